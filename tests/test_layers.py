@@ -20,7 +20,8 @@ ALL_CELLS = [
     ("mingru", {}),
     ("minlstm", {}),
 ]
-FUSABLE = [("elman", {}), ("elman", {"activation": "relu"}), ("gru", {}), ("lstm", {})]
+FUSABLE = [("elman", {}), ("elman", {"activation": "relu"}), ("gru", {}), ("lstm", {}),
+           ("lstm", {"single_bias": True}), ("gru", {"bias": False})]
 
 
 def ids(params):
@@ -29,9 +30,12 @@ def ids(params):
 
 def readable_twin(layer: Recurrent) -> Recurrent:
     """The same weights, forced onto the readable path."""
+    cell = layer.cells[0]
+    options = {"bias": cell.bias, "single_bias": cell.single_bias}
+    if layer.cell_name == "elman":
+        options["activation"] = cell.activation
     twin = Recurrent(layer.cell_name, layer.input_size, layer.hidden_size, layer.num_layers,
-                     bidirectional=layer.bidirectional, fused=False,
-                     **({"activation": layer.cells[0].activation} if layer.cell_name == "elman" else {}))
+                     bidirectional=layer.bidirectional, fused=False, **options)
     twin.load_state_dict(layer.state_dict())
     return twin
 
@@ -154,7 +158,6 @@ def test_gradients_finite_at_t1000(cell):
 
 def test_unfusable_options_take_the_readable_path():
     assert not Recurrent("gru", D, H, reset="before").use_fused
-    assert not Recurrent("lstm", D, H, single_bias=True).use_fused
     assert not Recurrent("elman", D, H, activation="sigmoid").use_fused
     with pytest.raises(ValueError, match="fused=True needs"):
         Recurrent("gated", D, H, fused=True)

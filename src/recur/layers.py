@@ -7,7 +7,8 @@ Two paths compute the same function (tested equal):
 * the **fused path** hands the same parameters to torch's fused kernels (oneDNN on CPU,
   cuDNN on GPU — the calls torch.nn.LSTM/GRU/RNN make), with a packed sequence when
   ``lengths`` is given. It is taken when every cell is an LSTM, a GRU with
-  ``reset="after"`` or a tanh/relu Elman RNN, each with torch's two biases (or none).
+  ``reset="after"`` or a tanh/relu Elman RNN (a Keras-style single bias is passed with a
+  zero second bias).
 
 Padding convention: batches are right-padded; ``lengths`` (B,) gives each sequence's real
 length. Padded positions never influence outputs or final states, the reverse direction
@@ -105,7 +106,7 @@ class Recurrent(nn.Module):
         if fused is True and self.kernel is None:
             raise ValueError(
                 f"fused=True needs a cell torch has a fused kernel for (lstm; gru with "
-                f"reset='after'; elman with tanh or relu; two biases or none), got "
+                f"reset='after'; elman with tanh or relu), got "
                 f"{self.cells[0]!r}"
             )
         self.use_fused = fused is not False and self.kernel is not None
@@ -121,8 +122,6 @@ class Recurrent(nn.Module):
     def _fused_kernel(self) -> str | None:
         """The name of torch's fused op that computes exactly these cells, or None."""
         first = self.cells[0]
-        if first.bias and first.single_bias:
-            return None
         if type(first) is LSTM:
             return "lstm"
         if type(first) is GRU and first.reset == "after":
@@ -203,7 +202,9 @@ class Recurrent(nn.Module):
         for cell in self.cells:
             weights += [cell.weight_ih, cell.weight_hh]
             if cell.bias:
-                weights += [cell.bias_ih, cell.bias_hh]
+                # Keras-style single bias: the kernel's second bias is a constant zero.
+                bias_hh = cell.bias_hh if cell.bias_hh is not None else cell.bias_ih.new_zeros(())
+                weights += [cell.bias_ih, bias_hh.expand_as(cell.bias_ih)]
         return weights
 
     def _forward_fused(

@@ -1,0 +1,141 @@
+"""Many-to-one: ``SequenceClassifier`` — Embedding → Recurrent → pooling → MLP head.
+
+The lecture notes' sentiment model is ``ClassifierConfig.seed()``: TextVectorization to
+1,000 tokens → Embedding(1001, 128) → LSTM(64) → Dense(64, relu) → Dense(1, sigmoid),
+181,761 parameters with Keras' single-bias LSTM.
+
+Two classes use one logit (sigmoid / binary cross-entropy, as the notes' Dense(1)); more
+classes use C logits (softmax / cross-entropy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from recur.cells import CELLS
+from recur.cells.base import check_choice, check_positive_int
+from recur.layers import Recurrent
+from recur.models.pooling import POOLINGS, AttentionPooling, pool
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything needed to rebuild a ``SequenceClassifier`` (saved in config.json)."""
+
+    vocab_size: int
+    num_classes: int = 2
+    embed_dim: int = 128
+    cell: str = "lstm"
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0                   # between recurrent layers
+    embed_dropout: float = 0.0             # on the embeddings
+    pooling: str = "last"                  # last | mean | max | attention
+    head_sizes: tuple[int, ...] = (64,)    # hidden Dense layers of the head
+    head_activation: str = "relu"
+    head_dropout: float = 0.0
+    padding_idx: int = 0
+    cell_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_positive_int("vocab_size", self.vocab_size)
+        check_positive_int("embed_dim", self.embed_dim)
+        check_positive_int("hidden_size", self.hidden_size)
+        check_positive_int("num_layers", self.num_layers)
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) \
+                or self.num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+        check_choice("cell", self.cell, tuple(CELLS))
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("head_activation", self.head_activation, tuple(ACTIVATIONS))
+        for name in ("dropout", "embed_dropout", "head_dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
+        object.__setattr__(self, "head_sizes", tuple(self.head_sizes))
+        for size in self.head_sizes:
+            check_positive_int("head_sizes[i]", size)
+
+    @classmethod
+    def seed(cls, vocab_size: int = 1001) -> ClassifierConfig:
+        """The lecture notes' Keras model, parameter for parameter (181,761 at V = 1001)."""
+        return cls(vocab_size=vocab_size, embed_dim=128, cell="lstm", hidden_size=64,
+                   head_sizes=(64,), cell_options={"single_bias": True, "init": "glorot",
+                                                   "forget_bias": 1.0})
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"head_sizes": list(self.head_sizes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ClassifierConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"classifier config has unknown keys {sorted(unknown)}; "
+                             f"expected a subset of {sorted(known)}")
+        return cls(**data)
+
+
+class SequenceClassifier(nn.Module):
+    """Embedding → Recurrent → pooling → MLP → logits.
+
+    forward(tokens (B, T) long, lengths (B,) long) -> logits: (B,) for two classes (one
+    logit, sigmoid), else (B, C). Padded token positions (beyond ``lengths``) are ignored.
+    """
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.padding_idx)
+        self.embed_dropout = nn.Dropout(c.embed_dropout)
+        self.rnn = Recurrent(c.cell, c.embed_dim, c.hidden_size, c.num_layers,
+                             bidirectional=c.bidirectional, dropout=c.dropout, **c.cell_options)
+        features = self.rnn.output_size
+        self.attention = AttentionPooling(features) if c.pooling == "attention" else None
+        layers: list[nn.Module] = []
+        for size in c.head_sizes:
+            layers += [nn.Linear(features, size), ACTIVATIONS[c.head_activation](),
+                       nn.Dropout(c.head_dropout)]
+            features = size
+        self.head = nn.Sequential(*layers)
+        self.out = nn.Linear(features, 1 if c.num_classes == 2 else c.num_classes)
+
+    @property
+    def binary(self) -> bool:
+        return self.config.num_classes == 2
+
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if lengths is None:
+            lengths = torch.full((tokens.shape[0],), tokens.shape[1], device=tokens.device)
+        x = self.embed_dropout(self.embedding(tokens))                      # (B, T, E)
+        outputs, state = self.rnn(x, lengths=lengths)                        # (B, T, dirs·H)
+        dirs = self.rnn.num_directions
+        final_h = state[0][-dirs:]                                           # (dirs, B, H)
+        pooled = pool(self.config.pooling, outputs, final_h, lengths, self.attention)
+        logits = self.out(self.head(pooled))                                 # (B, 1) | (B, C)
+        return logits.squeeze(-1) if self.binary else logits
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """(B,) or (B, C) logits -> (B, C) class probabilities."""
+        if self.binary:
+            p = torch.sigmoid(logits.float())
+            return torch.stack([1 - p, p], dim=-1)
+        return torch.softmax(logits.float(), dim=-1)
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Binary or categorical cross-entropy, mean over the batch."""
+        if self.binary:
+            return nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return nn.functional.cross_entropy(logits.float(), labels.long())
+
+    def example_inputs(self, batch_size: int = 2, length: int = 100) -> tuple[Tensor, Tensor]:
+        """Inputs for ``recur.summary``: tokens (B, T) and lengths (B,)."""
+        tokens = torch.ones(batch_size, length, dtype=torch.long)
+        return tokens, torch.full((batch_size,), length, dtype=torch.long)
