@@ -81,9 +81,11 @@ def _as_float64(value: object, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a float array, got {type(value).__name__}") from err
 
 
-def _expect_shape(array: np.ndarray, name: str, expected: tuple[int, ...], legend: str) -> None:
+def _expect_shape(
+    array: np.ndarray, name: str, expected: tuple[int, ...], legend: str, note: str = ""
+) -> None:
     if array.shape != expected:
-        raise ValueError(f"{name} must have shape {legend} = {expected}, got {array.shape}")
+        raise ValueError(f"{name} must have shape {legend} = {expected}{note}, got {array.shape}")
 
 
 def check_params(
@@ -110,9 +112,14 @@ def check_params(
         expected = ", ".join(PARAM_NAMES)
         if optional:
             expected += f" (optionally {', '.join(optional)})"
+        problems = []
+        if missing:
+            problems.append(f"missing {missing}")
+        if unknown:
+            problems.append(f"unexpected {unknown}")
         raise ValueError(
             f"params for {cell} must have keys {expected}, "
-            f"got keys {sorted(str(name) for name in params)}"
+            f"got keys {sorted(str(name) for name in params)} ({', '.join(problems)})"
         )
     out = {name: _as_float64(value, f"params[{name!r}]") for name, value in params.items()}
 
@@ -124,15 +131,15 @@ def check_params(
         )
     hidden = w_hh.shape[1]
     rows = gates * hidden
-    _expect_shape(w_hh, "params['weight_hh']", (rows, hidden), f"(G*H, H) with G={gates}")
+    note = f" for {cell} (G={gates} gates, H={hidden} from weight_hh's columns)"
+    _expect_shape(w_hh, "params['weight_hh']", (rows, hidden), "(G*H, H)", note)
     w_ih = out["weight_ih"]
     if w_ih.ndim != 2 or w_ih.shape[0] != rows or w_ih.shape[1] == 0:
         raise ValueError(
-            f"params['weight_ih'] must have shape (G*H, D) = ({rows}, D) with G={gates}, "
-            f"H={hidden} for {cell}, got {w_ih.shape}"
+            f"params['weight_ih'] must have shape (G*H, D) = ({rows}, D){note}, got {w_ih.shape}"
         )
     for name in ("bias_ih", "bias_hh"):
-        _expect_shape(out[name], f"params[{name!r}]", (rows,), f"(G*H,) with G={gates}")
+        _expect_shape(out[name], f"params[{name!r}]", (rows,), "(G*H,)", note)
     return out, w_ih.shape[1], hidden
 
 
@@ -159,7 +166,7 @@ def check_state(state: object, name: str, batch: int, hidden: int) -> np.ndarray
 
 
 def check_grad(grad: object, name: str, shape: tuple[int, ...], legend: str) -> np.ndarray:
-    """An incoming gradient (``d_outputs``, ``d_h_last``) has the shape of what it differentiates."""
+    """An incoming gradient (``d_outputs``, ``d_h_last``) has its variable's shape."""
     grad = _as_float64(grad, name)
     _expect_shape(grad, name, shape, legend)
     return grad

@@ -107,9 +107,7 @@ def step_backward(d_h: np.ndarray, cache: StepCache) -> dict[str, np.ndarray]:
     }
 
 
-def forward(
-    params: dict[str, np.ndarray], xs: np.ndarray, h0: np.ndarray | None = None
-) -> Forward:
+def forward(params: dict[str, np.ndarray], xs: np.ndarray, h0: np.ndarray | None = None) -> Forward:
     """Run the gated RNN over a batch of sequences.
 
     Args:
