@@ -1,0 +1,223 @@
+"""TrainConfig: every knob of a training run, checked once and saved next to the weights.
+
+The config is a frozen dataclass. ``__post_init__`` checks each field and names the field,
+the expectation and what arrived (``optimizer must be one of sgd, adam, adamw, got 'adm'``),
+so a bad value fails before any data is read. ``to_dict`` / ``from_dict`` round-trip it
+through the checkpoint's ``config.json``::
+
+    config = TrainConfig(epochs=3, optimizer="adamw", lr=3e-3, clip_norm=1.0)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "plateau")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MODES = ("min", "max")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimizer, schedule, clipping, precision, stopping and logging.
+
+    Steps are optimizer steps: with ``grad_accum = k`` one step consumes k batches.
+
+    Attributes:
+        epochs: passes over ``task.train_batches(epoch)``.
+        max_steps: stop after this many optimizer steps (None: no limit).
+        batch_size: informational (the task batches its own data); saved with the run.
+        optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"``.
+        lr: peak learning rate.
+        momentum, nesterov: SGD only.
+        weight_decay: L2 penalty (sgd, adam) or decoupled decay (adamw).
+        betas: Adam / AdamW moment decay rates.
+        schedule: ``"constant"``; ``"step"`` (lr · gamma^(step // step_size), in optimizer
+            steps); ``"cosine"`` (from lr down to 0 at the last step; needs ``max_steps``
+            or sized ``train_batches``); ``"plateau"`` (lr · gamma after every
+            ``plateau_patience`` validations without improvement of ``monitor``).
+        warmup_steps: linear warm-up from lr / warmup_steps to lr, before any schedule.
+        step_size, gamma: the step schedule's period and factor (gamma also for plateau).
+        plateau_patience: validations without improvement before a plateau lr cut.
+        clip_norm: rescale gradients whose global L2 norm exceeds this (None: off). The
+            pre-clip norm is logged as ``grad_norm`` either way.
+        clip_value: clamp each gradient element to [-clip_value, clip_value] (None: off).
+        grad_accum: batches whose gradients are averaged into one optimizer step.
+        precision: ``"fp32"``; ``"bf16"`` (autocast, CPU and CUDA); ``"fp16"`` (autocast +
+            GradScaler, CUDA only).
+        device: ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        seed: seeds python, numpy and torch before the model is built.
+        time_budget_min: end cleanly after this many minutes (finish the step, evaluate,
+            save). None: no limit.
+        patience: stop after this many validations without improvement (None: never).
+        monitor, mode: the validation metric that picks the best model, and whether lower
+            (``"min"``) or higher (``"max"``) is better.
+        max_nonfinite: stop after this many non-finite steps in a row (each is skipped).
+        log_every: write a training record to metrics.jsonl every this many steps.
+        checkpoint_every: also save ``last/`` every this many steps, for mid-epoch resume
+            (None: only at the end of each epoch).
+        tbptt: truncated BPTT: carry the task's recurrent state from batch to batch.
+        quiet: no progress bar and no printed summaries.
+    """
+
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    step_size: int = 1000
+    gamma: float = 0.1
+    plateau_patience: int = 1
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    grad_accum: int = 1
+    precision: str = "fp32"
+    device: str = "auto"
+    seed: int = 0
+    time_budget_min: float | None = None
+    patience: int | None = None
+    monitor: str = "loss"
+    mode: str = "min"
+    max_nonfinite: int = 10
+    log_every: int = 50
+    checkpoint_every: int | None = None
+    tbptt: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.betas, list):  # JSON has no tuples
+            object.__setattr__(self, "betas", tuple(self.betas))
+        _positive_int("epochs", self.epochs)
+        _positive_int("max_steps", self.max_steps, optional=True)
+        _positive_int("batch_size", self.batch_size)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _positive_float("lr", self.lr)
+        _number("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        _bool("nesterov", self.nesterov)
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ValueError(
+                "nesterov needs optimizer='sgd' and momentum > 0, "
+                f"got optimizer={self.optimizer!r}, momentum={self.momentum!r}"
+            )
+        _number("weight_decay", self.weight_decay, low=0.0)
+        if (
+            not isinstance(self.betas, tuple)
+            or len(self.betas) != 2
+            or not all(_is_number(b) and 0.0 <= b < 1.0 for b in self.betas)
+        ):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        _choice("schedule", self.schedule, SCHEDULES)
+        _non_negative_int("warmup_steps", self.warmup_steps)
+        _positive_int("step_size", self.step_size)
+        _number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        _positive_int("plateau_patience", self.plateau_patience)
+        _positive_float("clip_norm", self.clip_norm, optional=True)
+        _positive_float("clip_value", self.clip_value, optional=True)
+        _positive_int("grad_accum", self.grad_accum)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("device", self.device, DEVICES)
+        if self.precision == "fp16" and self.device in ("cpu", "mps"):
+            raise ValueError(
+                f"precision 'fp16' needs a CUDA device (GradScaler), got device={self.device!r};"
+                " use precision='bf16' on cpu"
+            )
+        _non_negative_int("seed", self.seed)
+        _positive_float("time_budget_min", self.time_budget_min, optional=True)
+        _positive_int("patience", self.patience, optional=True)
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise ValueError(f"monitor must be a metric name, got {self.monitor!r}")
+        _choice("mode", self.mode, MODES)
+        _positive_int("max_nonfinite", self.max_nonfinite)
+        _positive_int("log_every", self.log_every)
+        _positive_int("checkpoint_every", self.checkpoint_every, optional=True)
+        _bool("tbptt", self.tbptt)
+        _bool("quiet", self.quiet)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-able values (``betas`` becomes a list)."""
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build a config from ``to_dict`` output; unknown keys are an error, not ignored."""
+        if not isinstance(data, dict):
+            raise TypeError(f"TrainConfig.from_dict needs a dict, got {type(data).__name__}")
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown TrainConfig keys: {', '.join(map(repr, unknown))}; "
+                f"known keys are {', '.join(known)}"
+            )
+        return cls(**data)
+
+
+# -- field checks: each names the field, what it must be, and what arrived -------------------
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(name: str, value: object, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        expected = "a positive int or None" if optional else "a positive int"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+def _non_negative_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+
+
+def _positive_float(name: str, value: object, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not _is_number(value) or value <= 0:
+        expected = "a positive number or None" if optional else "a positive number"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+def _number(
+    name: str,
+    value: object,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    ok = _is_number(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+    if not ok:
+        left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+        interval = f"{left}{low:g}, {high:g}{right}"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
