@@ -197,3 +197,41 @@ def test_bad_constructor_arguments():
         Recurrent("transformer", D, H)
     with pytest.raises(ValueError, match="step\\(\\) needs a unidirectional layer"):
         Recurrent("lstm", D, H, bidirectional=True).step(torch.randn(B, D))
+
+
+@pytest.mark.parametrize("lengths", [torch.tensor([6, 6, 6, 6]), torch.tensor([6, 5, 6, 4])])
+def test_fused_head_and_readable_tail_split_is_exact(lengths):
+    fused = Recurrent("lstm", D, H, 2, bidirectional=True)
+    readable = readable_twin(fused)
+    x = torch.randn(B, T, D)
+    a, b = fused(x, lengths=lengths), readable(x, lengths=lengths)
+    torch.testing.assert_close(a.outputs, b.outputs, atol=1e-6, rtol=1e-5)
+    for sa, sb in zip(a.state, b.state, strict=True):
+        torch.testing.assert_close(sa, sb, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_packed_path_used_on_gpu_equals_readable(cell):
+    # The packed route is what CUDA takes; it runs on CPU too, so check it here.
+    fused = Recurrent(cell, D, H, 2, bidirectional=True)
+    readable = readable_twin(fused)
+    x = torch.randn(B, T, D)
+    state = fused.initial_state(B)
+    a = fused._forward_packed(x, state, LENGTHS)
+    b = readable(x, state, LENGTHS)
+    torch.testing.assert_close(a.outputs, b.outputs, atol=1e-6, rtol=1e-5)
+    for sa, sb in zip(a.state, b.state, strict=True):
+        torch.testing.assert_close(sa, sb, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("lengths", [None, LENGTHS])
+def test_fused_lstm_runs_under_cpu_bf16_autocast(lengths):
+    layer = Recurrent("lstm", D, H, 2)
+    x = torch.randn(B, T, D)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x, lengths=lengths).outputs
+    reference = layer(x, lengths=lengths).outputs
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), reference, atol=3e-2, rtol=3e-2)
+    out.float().sum().backward()
+    assert torch.isfinite(layer.cells[0].weight_hh.grad).all()

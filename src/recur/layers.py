@@ -5,10 +5,11 @@ Two paths compute the same function (tested equal):
 * the **readable path** loops over t with the cell's own equations (``cell.recur``), after
   one GEMM for the input projection of the whole sequence; minGRU/minLSTM use their scan;
 * the **fused path** hands the same parameters to torch's fused kernels (oneDNN on CPU,
-  cuDNN on GPU — the calls torch.nn.LSTM/GRU/RNN make), with a packed sequence when
-  ``lengths`` is given. It is taken when every cell is an LSTM, a GRU with
-  ``reset="after"`` or a tanh/relu Elman RNN (a Keras-style single bias is passed with a
-  zero second bias).
+  cuDNN on GPU — the calls torch.nn.LSTM/GRU/RNN make). With ``lengths`` on a GPU it
+  packs the sequence; on a CPU, where packing leaves oneDNN for a ~30x slower path, it
+  runs the kernel up to the batch's shortest length and the readable steps after it.
+  It is taken when every cell is an LSTM, a GRU with ``reset="after"`` or a tanh/relu
+  Elman RNN (a Keras-style single bias is passed with a zero second bias).
 
 Padding convention: batches are right-padded; ``lengths`` (B,) gives each sequence's real
 length. Padded positions never influence outputs or final states, the reverse direction
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, _VF, nn
+from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from recur.cells import CELLS, CellBase, make_cell
@@ -163,13 +164,21 @@ class Recurrent(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         state = tuple(state)
-        if self.use_fused:
-            return self._forward_fused(x, state, lengths)
-        return self._forward_readable(x, state, lengths)
+        if not self.use_fused:
+            return self._forward_by_layer(x, state, lengths, run_cell)
+        if lengths is None:
+            return self._forward_fused(x, state)
+        if x.is_cuda:
+            return self._forward_packed(x, state, lengths)
+        # On CPU a packed sequence leaves oneDNN for a generic path ~30x slower (measured,
+        # docs/benchmarks.md): run the fused kernel up to the shortest length, then the
+        # readable steps over the ragged tail (short when batches are bucketed by length).
+        return self._forward_by_layer(x, state, lengths, self._run_fused_cell)
 
-    def _forward_readable(
-        self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None
+    def _forward_by_layer(
+        self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None, run
     ) -> RecurrentOutput:
+        """Layer by layer, direction by direction; ``run(cell, x, state, mask)`` runs one."""
         B, T, _ = x.shape
         mask = None
         if lengths is not None:
@@ -183,7 +192,7 @@ class Recurrent(nn.Module):
                 cell = self.cells[index]
                 state0 = tuple(s[index] for s in state)                         # (B, H) each
                 seq = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
-                out, state_T = run_cell(cell, seq, state0, mask)                # (B, T, H)
+                out, state_T = run(cell, seq, state0, mask)                     # (B, T, H)
                 if direction == 1:
                     out = reverse_padded(out, lengths)
                 direction_outputs.append(out)
@@ -197,9 +206,9 @@ class Recurrent(nn.Module):
             outputs = outputs * mask.unsqueeze(-1).to(outputs.dtype)            # zero padding
         return RecurrentOutput(outputs, tuple(torch.stack(f, dim=0) for f in finals))
 
-    def _flat_weights(self) -> list[Tensor]:
+    def _kernel_args(self, cells) -> list[Tensor]:
         weights: list[Tensor] = []
-        for cell in self.cells:
+        for cell in cells:
             weights += [cell.weight_ih, cell.weight_hh]
             if cell.bias:
                 # Keras-style single bias: the kernel's second bias is a constant zero.
@@ -207,28 +216,60 @@ class Recurrent(nn.Module):
                 weights += [cell.bias_ih, bias_hh.expand_as(cell.bias_ih)]
         return weights
 
-    def _forward_fused(
-        self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None
-    ) -> RecurrentOutput:
+    def _call_kernel(self, x: Tensor, hx: tuple[Tensor, ...], cells, num_layers: int,
+                     bidirectional: bool, *packed) -> tuple[Tensor, ...]:
+        """torch's fused op (what nn.LSTM/GRU/RNN call) on our parameters.
+
+        ``x`` is (B, T, D) batch-first, or packed data followed by ``packed`` =
+        (batch_sizes,). Returns (outputs, *final state).
+        """
+        if torch.is_autocast_enabled(x.device.type):
+            # oneDNN's LSTM rejects float32 input under CPU autocast: cast it ourselves.
+            dtype = torch.get_autocast_dtype(x.device.type)
+            x, hx = x.to(dtype), tuple(h.to(dtype) for h in hx)
         kernel = getattr(_VF, self.kernel)
-        weights = self._flat_weights()
-        hx = state if self.kernel == "lstm" else state[0]
-        args = (weights, self.cells[0].bias, self.num_layers, self.dropout, self.training,
-                self.bidirectional)
-        if lengths is None:
-            result = kernel(x, hx, *args, True)                          # batch_first
-            return RecurrentOutput(result[0], tuple(result[1:]))
+        h = hx if self.kernel == "lstm" else hx[0]
+        args = (self._kernel_args(cells), self.cells[0].bias, num_layers,
+                self.dropout if num_layers > 1 else 0.0, self.training, bidirectional)
+        if packed:
+            return tuple(kernel(x, packed[0], h, *args))
+        return tuple(kernel(x, h, *args, True))
+
+    def _forward_fused(self, x: Tensor, state: tuple[Tensor, ...]) -> RecurrentOutput:
+        """The whole stack in one fused call: every sequence has length T."""
+        result = self._call_kernel(x, state, self.cells, self.num_layers, self.bidirectional)
+        return RecurrentOutput(result[0], result[1:])
+
+    def _forward_packed(
+        self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor
+    ) -> RecurrentOutput:
+        """The whole stack on a packed sequence (cuDNN handles it natively)."""
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        if self.kernel == "lstm":
-            hx = tuple(h.index_select(1, packed.sorted_indices) for h in hx)
-        else:
-            hx = hx.index_select(1, packed.sorted_indices)
-        result = kernel(packed.data, packed.batch_sizes, hx, *args)
+        hx = tuple(h.index_select(1, packed.sorted_indices) for h in state)
+        result = self._call_kernel(packed.data, hx, self.cells, self.num_layers,
+                                   self.bidirectional, packed.batch_sizes)
         out = PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices,
                              packed.unsorted_indices)
         outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         final = tuple(h.index_select(1, packed.unsorted_indices) for h in result[1:])
         return RecurrentOutput(outputs, final)
+
+    def _run_fused_cell(
+        self, cell: CellBase, x: Tensor, state: tuple[Tensor, ...], mask: Tensor
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """One cell over one direction: fused up to the shortest length, readable after.
+
+        Up to the shortest length every sequence is real, so the fused kernel's steps are
+        exactly the cell's; the tail runs ``run_cell`` with the mask.
+        """
+        split = int(mask.sum(1).min())                                      # shortest length
+        hx = tuple(s.unsqueeze(0) for s in state)                           # (1, B, H) each
+        result = self._call_kernel(x[:, :split], hx, [cell], 1, False)
+        head, state = result[0], tuple(s.squeeze(0) for s in result[1:])    # (B, split, H)
+        if split == x.shape[1]:
+            return head, state
+        tail, state = run_cell(cell, x[:, split:], state, mask[:, split:])
+        return torch.cat([head.to(tail.dtype), tail], dim=1), state
 
     # -- one step (generation, streaming) -------------------------------------------------
 

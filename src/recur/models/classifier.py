@@ -6,6 +6,10 @@ The lecture notes' sentiment model is ``ClassifierConfig.seed()``: TextVectoriza
 
 Two classes use one logit (sigmoid / binary cross-entropy, as the notes' Dense(1)); more
 classes use C logits (softmax / cross-entropy).
+
+With ``input_features`` set (and ``vocab_size`` 0) the model reads real-valued sequences
+(B, T, F) instead of token ids — e.g. an image read row by row — through a linear input
+layer in place of the embedding.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class ClassifierConfig:
 
     vocab_size: int
     num_classes: int = 2
+    input_features: int | None = None      # real-valued inputs (B, T, F) instead of tokens
     embed_dim: int = 128
     cell: str = "lstm"
     hidden_size: int = 64
@@ -44,7 +49,10 @@ class ClassifierConfig:
     cell_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_positive_int("vocab_size", self.vocab_size)
+        if self.input_features is None:
+            check_positive_int("vocab_size", self.vocab_size)
+        else:
+            check_positive_int("input_features", self.input_features)
         check_positive_int("embed_dim", self.embed_dim)
         check_positive_int("hidden_size", self.hidden_size)
         check_positive_int("num_layers", self.num_layers)
@@ -85,15 +93,19 @@ class ClassifierConfig:
 class SequenceClassifier(nn.Module):
     """Embedding → Recurrent → pooling → MLP → logits.
 
-    forward(tokens (B, T) long, lengths (B,) long) -> logits: (B,) for two classes (one
-    logit, sigmoid), else (B, C). Padded token positions (beyond ``lengths``) are ignored.
+    forward(tokens (B, T) long — or (B, T, F) float with ``input_features`` — and lengths
+    (B,) long) -> logits: (B,) for two classes (one logit, sigmoid), else (B, C). Padded
+    positions (beyond ``lengths``) are ignored.
     """
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
         c = config
-        self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.padding_idx)
+        if c.input_features is None:
+            self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.padding_idx)
+        else:
+            self.embedding = nn.Linear(c.input_features, c.embed_dim)
         self.embed_dropout = nn.Dropout(c.embed_dropout)
         self.rnn = Recurrent(c.cell, c.embed_dim, c.hidden_size, c.num_layers,
                              bidirectional=c.bidirectional, dropout=c.dropout, **c.cell_options)
@@ -137,5 +149,8 @@ class SequenceClassifier(nn.Module):
 
     def example_inputs(self, batch_size: int = 2, length: int = 100) -> tuple[Tensor, Tensor]:
         """Inputs for ``recur.summary``: tokens (B, T) and lengths (B,)."""
-        tokens = torch.ones(batch_size, length, dtype=torch.long)
+        if self.config.input_features is not None:
+            tokens = torch.zeros(batch_size, length, self.config.input_features)
+        else:
+            tokens = torch.ones(batch_size, length, dtype=torch.long)
         return tokens, torch.full((batch_size,), length, dtype=torch.long)
