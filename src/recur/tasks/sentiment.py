@@ -37,7 +37,12 @@ from recur.cells import CELLS
 from recur.cells.base import check_choice, check_positive_int
 from recur.data.batching import encode_texts as encode_and_truncate_all
 from recur.data.batching import make_batches, restore_order
-from recur.data.text import LabelledTexts, read_labelled, split_train_valid
+from recur.data.text import (
+    SENTIMENT_LABEL_NAMES,
+    LabelledTexts,
+    read_labelled,
+    split_train_valid,
+)
 from recur.data.vocab import SubwordTokenizer, Tokenizer, WordTokenizer, load_tokenizer
 from recur.models.classifier import ClassifierConfig, SequenceClassifier
 from recur.training import Task, TrainConfig, Trainer, register_task
@@ -332,12 +337,20 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TextDataConfig, dict, T
     return data, model, training
 
 
+def read_sentiment(path: str | Path) -> LabelledTexts:
+    """``read_labelled``, with integer labels 0/1 named negative/positive (IMDB's rule)."""
+    data = read_labelled(path)
+    if list(data.label_names) == ["0", "1"]:
+        data = replace(data, label_names=list(SENTIMENT_LABEL_NAMES))
+    return data
+
+
 def load_training_data(args: argparse.Namespace, data: TextDataConfig):
     from recur.data.text import read_imdb
 
-    full = read_labelled(args.train) if args.train else read_imdb()
+    full = read_sentiment(args.train) if args.train else read_imdb()
     if args.valid:
-        train, valid = full, read_labelled(args.valid)
+        train, valid = full, read_sentiment(args.valid)
     else:
         train, valid = split_train_valid(full, data.valid_fraction, data.split_seed)
     if args.limit is not None:
@@ -373,8 +386,7 @@ def train_command(args: argparse.Namespace) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     model = SentimentModel.load(args.model)
-    data = read_labelled(args.data)
-    metrics = model.evaluate(data)
+    metrics = model.evaluate(read_sentiment(args.data))
     if args.json:
         print(json.dumps(metrics))
         return 0
