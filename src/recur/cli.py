@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dir", help="a training output folder (holds metrics.jsonl)")
     plot.set_defaults(run=plot_command)
 
-    data = verbs.add_parser("data", help="datasets: list or download")
+    data = verbs.add_parser("data", help="datasets: download a public one")
     data_verbs = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     download = data_verbs.add_parser("download", help="download and check a public dataset")
     download.add_argument("name", help="dataset name, e.g. imdb")

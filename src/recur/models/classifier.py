@@ -46,6 +46,7 @@ class ClassifierConfig:
     head_activation: str = "relu"
     head_dropout: float = 0.0
     padding_idx: int = 0
+    init: str = "torch"                    # torch | keras (embedding U(±0.05), Glorot dense)
     cell_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +63,7 @@ class ClassifierConfig:
         check_choice("cell", self.cell, tuple(CELLS))
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("head_activation", self.head_activation, tuple(ACTIVATIONS))
+        check_choice("init", self.init, ("torch", "keras"))
         for name in ("dropout", "embed_dropout", "head_dropout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -74,8 +76,8 @@ class ClassifierConfig:
     def seed(cls, vocab_size: int = 1001) -> ClassifierConfig:
         """The lecture notes' Keras model, parameter for parameter (181,761 at V = 1001)."""
         return cls(vocab_size=vocab_size, embed_dim=128, cell="lstm", hidden_size=64,
-                   head_sizes=(64,), cell_options={"single_bias": True, "init": "glorot",
-                                                   "forget_bias": 1.0})
+                   head_sizes=(64,), init="keras",
+                   cell_options={"single_bias": True, "init": "glorot", "forget_bias": 1.0})
 
     def to_dict(self) -> dict:
         return asdict(self) | {"head_sizes": list(self.head_sizes)}
@@ -118,6 +120,20 @@ class SequenceClassifier(nn.Module):
             features = size
         self.head = nn.Sequential(*layers)
         self.out = nn.Linear(features, 1 if c.num_classes == 2 else c.num_classes)
+        if c.init == "keras":
+            self._keras_init()
+
+    def _keras_init(self) -> None:
+        """Keras' defaults: Embedding U(-0.05, 0.05), Dense Glorot-uniform with zero bias
+        (the recurrent cells take ``cell_options={"init": "glorot"}`` for theirs)."""
+        with torch.no_grad():
+            if isinstance(self.embedding, nn.Embedding):
+                nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.xavier_uniform_(module.weight)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
 
     @property
     def binary(self) -> bool:

@@ -35,8 +35,8 @@ from torch import nn
 
 from recur.cells import CELLS
 from recur.cells.base import check_choice, check_positive_int
+from recur.data.batching import BucketBatcher, make_batches, restore_order
 from recur.data.batching import encode_texts as encode_and_truncate_all
-from recur.data.batching import make_batches, restore_order
 from recur.data.text import (
     SENTIMENT_LABEL_NAMES,
     LabelledTexts,
@@ -106,7 +106,7 @@ PRESETS: dict[str, Preset] = {
     "best": Preset(
         TextDataConfig(tokenizer="word", max_tokens=30_000, min_freq=2, max_length=400,
                        truncation="head+tail", batch_size=64, bucket=True),
-        {"embed_dim": 128, "cell": "gru", "hidden_size": 128, "num_layers": 1,
+        {"embed_dim": 128, "cell": "lstm", "hidden_size": 128, "num_layers": 1,
          "bidirectional": True, "pooling": "max", "embed_dropout": 0.3, "head_sizes": [64],
          "head_dropout": 0.3, "cell_options": {}},
         TrainConfig(epochs=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, clip_norm=1.0,
@@ -163,8 +163,9 @@ class SentimentTask(Task):
         return SequenceClassifier(self.model_config)
 
     def batches(self, ids: list[list[int]], labels: list[int], shuffle: bool, seed: int = 0):
-        return make_batches(ids, labels, batch_size=self.data.batch_size, shuffle=shuffle,
-                            seed=seed, bucket=self.data.bucket, pad_id=self.tokenizer.pad_id)
+        # A sized batcher (one pass = one epoch for this seed), so schedules know its length.
+        return BucketBatcher(ids, labels, batch_size=self.data.batch_size, shuffle=shuffle,
+                             seed=seed, bucket=self.data.bucket, pad_id=self.tokenizer.pad_id)
 
     def train_batches(self, epoch: int):
         return self.batches(self.train_ids, self.train_labels, True, self.seed * 100_003 + epoch)
@@ -195,6 +196,7 @@ def classifier(model: nn.Module) -> SequenceClassifier:
     return getattr(model, "module", model)
 
 
+@torch.no_grad()
 def classification_metrics(model: nn.Module, batches, label_names: list[str]) -> dict[str, Any]:
     """Loss, accuracy, per-class and macro precision/recall/F1, and the confusion matrix."""
     total_loss, count, y_true, y_prob = 0.0, 0, [], []
