@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import pytest
 import torch
@@ -166,12 +167,22 @@ def test_bf16_autocast_runs_on_cpu(tmp_path):
         return plain_loss(model, batch, state)
 
     task.loss = loss
-    trainer = Trainer(task, config(epochs=4, lr=0.1, precision="bf16"), tmp_path / "run")
+    with warnings.catch_warnings():
+        # on CPUs without native bf16 the Trainer warns that bf16 is slow there; fine here
+        warnings.filterwarnings("ignore", message="precision 'bf16' on a CPU without native")
+        trainer = Trainer(task, config(epochs=4, lr=0.1, precision="bf16"), tmp_path / "run")
     before = trainer.evaluate()["loss"]
     result = trainer.fit()
     assert dtypes == {torch.bfloat16}  # the forward ran under autocast...
     assert result.valid_metrics["loss"] < 0.1 * before  # ...and still learned
     assert all(p.dtype == torch.float32 for p in load(tmp_path / "run").parameters())
+
+
+def test_bf16_on_cpu_without_native_bf16_warns(tmp_path):
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has native bf16")
+    with pytest.warns(UserWarning, match="no AVX-512 BF16 / AMX"):
+        Trainer(Regression(), config(precision="bf16"), tmp_path / "run")
 
 
 def test_fp16_without_cuda_is_a_clear_error(tmp_path):

@@ -99,17 +99,18 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "seed": Preset(
-        TextDataConfig(tokenizer="word", max_tokens=1000, max_length=100, batch_size=32),
+        TextDataConfig(tokenizer="word", max_tokens=1000, max_length=100, batch_size=32,
+                       bucket=True),
         {k: v for k, v in ClassifierConfig.seed().to_dict().items() if k != "num_classes"},
         TrainConfig(epochs=10, optimizer="adam", lr=1e-3, monitor="accuracy", mode="max"),
     ),
     "best": Preset(
-        TextDataConfig(tokenizer="word", max_tokens=30_000, min_freq=2, max_length=400,
+        TextDataConfig(tokenizer="word", max_tokens=30_000, min_freq=2, max_length=320,
                        truncation="head+tail", batch_size=64, bucket=True),
         {"embed_dim": 128, "cell": "lstm", "hidden_size": 128, "num_layers": 1,
          "bidirectional": True, "pooling": "max", "embed_dropout": 0.3, "head_sizes": [64],
          "head_dropout": 0.3, "cell_options": {}},
-        TrainConfig(epochs=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, clip_norm=1.0,
+        TrainConfig(epochs=4, optimizer="adamw", lr=2e-3, weight_decay=1e-4, clip_norm=1.0,
                     schedule="cosine", warmup_steps=100, monitor="accuracy", mode="max",
                     time_budget_min=20.0),
     ),

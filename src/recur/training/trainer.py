@@ -40,6 +40,7 @@ import random
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,14 @@ class Trainer:
             raise ValueError(
                 f"precision 'fp16' needs a CUDA device (GradScaler), got device "
                 f"'{self.device.type}'; use precision='bf16' on {self.device.type}"
+            )
+        if (config.precision == "bf16" and self.device.type == "cpu"
+                and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+            warnings.warn(
+                "precision 'bf16' on a CPU without native bf16 (no AVX-512 BF16 / AMX): "
+                "matmuls are emulated and the LSTM leaves oneDNN, measured 27x slower than "
+                "fp32 (docs/benchmarks.md); use precision='fp32' here",
+                stacklevel=2,
             )
         distributed.init(self.env, self.device)
         resume_from = self._prepare_out_dir(overwrite, resume)
