@@ -35,6 +35,24 @@ def test_interleaved_takes_turns_and_caps_slow_contenders(bench):
     assert timings["a"].median >= 0 and timings["a"].median_ms == 1e3 * timings["a"].median
 
 
+def test_interleaved_reruns_rounds_other_processes_disturbed(bench, monkeypatch):
+    common, _ = bench
+    verdicts = iter([False, True, True])                       # round 1 was contended
+    monkeypatch.setattr(common.CpuWatch, "quiet", lambda self, wall, others: next(verdicts))
+    calls = []
+    contenders = {name: (lambda name=name: calls.append(name)) for name in "ab"}
+    timings = common.interleaved(contenders, repeats=2, warmup=0)
+    assert calls == ["a", "b", "b", "a", "a", "b"]             # dropped round run again
+    assert timings["a"].contended == 1 and len(timings["a"].samples) == 2
+
+
+def test_interleaved_keeps_contended_rounds_when_no_round_is_clean(bench, monkeypatch):
+    common, _ = bench
+    monkeypatch.setattr(common.CpuWatch, "quiet", lambda self, wall, others: False)
+    timings = common.interleaved({"a": lambda: None}, repeats=2, warmup=0, max_rounds=3)
+    assert timings["a"].contended == 3 and len(timings["a"].samples) == 3
+
+
 def test_markdown_table_and_results_file(bench, tmp_path):
     common, _ = bench
     table = common.markdown_table(["x", "y"], [[1, "2"], [3, 4]])
@@ -50,6 +68,7 @@ def test_tiny_layer_benchmark_rows_have_expected_keys(bench):
     _, layers = bench
     tiny = layers.Config(batch=2, steps=5, inputs=3, hidden=4, layers=2)
     results = layers.benchmark({"tiny": tiny}, ["lstm", "gru", "elman"], repeats=1, warmup=0,
+                               max_wait=0,
                                minimal=tiny._replace(layers=1), sgemm_size=32,
                                log=lambda message: None)
     rows = results["rows"]
@@ -72,7 +91,8 @@ def test_skip_readable_above_leaves_readable_out(bench):
     _, layers = bench
     tiny = layers.Config(batch=2, steps=3, inputs=3, hidden=4, layers=1)
     rows = layers.run_layers({"tiny": tiny}, ["elman"], repeats=1, warmup=0, modes=["infer"],
-                             skip_readable_above=2, sgemm_size=32, log=lambda message: None)
+                             skip_readable_above=2, sgemm_size=32, max_wait=0,
+                             log=lambda message: None)
     assert rows[0]["readable_ms"] is None and "readable" not in rows[0]["samples_ms"]
 
 
@@ -83,7 +103,7 @@ def test_quick_cli_prints_tables_and_writes_json(bench, tmp_path, monkeypatch, c
     monkeypatch.setattr(layers, "MINIMAL_CONFIG", tiny)
     out = tmp_path / "layers.json"
     layers.main(["--quick", "--cells", "gru,elman", "--repeats", "1", "--warmup", "0",
-                 "--sgemm-size", "32", "--out", str(out)])
+                 "--sgemm-size", "32", "--max-wait", "0", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "| cfg | shape | cell | recur fused (ms) | torch.nn (ms) | torch/recur |" in printed
     assert "minGRU / minLSTM vs nn.GRU" in printed
