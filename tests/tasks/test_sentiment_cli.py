@@ -99,3 +99,18 @@ def test_version_and_planned_verbs(capsys):
     assert capsys.readouterr().out.startswith("recur ")
     assert main(["generate"]) == 2
     assert "issue #5" in capsys.readouterr().err
+
+
+def test_diverged_training_exits_non_zero_with_a_hint(tmp_path, monkeypatch, capsys):
+    from recur.training import Trainer
+
+    def diverge(self):
+        self._session_start, self._elapsed_before = 0.0, 0.0
+        return self._result("nonfinite", {})
+
+    monkeypatch.setattr(Trainer, "fit", diverge)
+    train = write_reviews(tmp_path / "train.jsonl", 40, 0)
+    code = main(["train", "sentiment", "--train", str(train), "--out", str(tmp_path / "run"),
+                 "--quiet"])
+    assert code == 1
+    assert "training diverged" in capsys.readouterr().err

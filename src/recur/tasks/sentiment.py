@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,7 +46,7 @@ from recur.data.text import (
 )
 from recur.data.vocab import SubwordTokenizer, Tokenizer, WordTokenizer, load_tokenizer
 from recur.models.classifier import ClassifierConfig, SequenceClassifier
-from recur.training import Task, TrainConfig, Trainer, register_task
+from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
 from recur.training.metrics import accuracy, confusion_matrix, precision_recall_f1
 from recur.training.task import StepOutput
@@ -314,6 +315,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write TensorBoard event files to OUT/tensorboard")
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[TextDataConfig, dict, TrainConfig]:
@@ -364,7 +367,7 @@ def load_training_data(args: argparse.Namespace, data: TextDataConfig):
 
 def train(train_data: LabelledTexts, valid_data: LabelledTexts | None, out: str | Path,
           data: TextDataConfig, model: dict, training: TrainConfig, *,
-          overwrite: bool = False, resume: bool = False, say=print):
+          overwrite: bool = False, resume: bool = False, tensorboard: bool = False, say=print):
     """Fit a tokenizer and a classifier; returns (FitResult, SentimentModel of the best)."""
     torch.manual_seed(training.seed)
     tokenizer = build_tokenizer(data).fit(train_data.texts)
@@ -373,15 +376,36 @@ def train(train_data: LabelledTexts, valid_data: LabelledTexts | None, out: str 
     task = SentimentTask(train_data, valid_data, tokenizer, data, config, seed=training.seed)
     say(f"data: {len(train_data):,} train / {len(valid_data) if valid_data else 0:,} valid "
         f"texts, vocabulary {tokenizer.vocab_size:,}, max_length {data.max_length}")
-    result = Trainer(task, training, out, overwrite=overwrite, resume=resume).fit()
+    callbacks = []
+    if tensorboard:
+        from recur.training.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(Path(out) / "tensorboard"))
+    trainer = Trainer(task, training, out, overwrite=overwrite, resume=resume, callbacks=callbacks)
+    try:
+        result = trainer.fit()
+    finally:
+        distributed.cleanup()
+    if result.stop_reason == "nonfinite":
+        raise TrainingDiverged(result.message)
     return result, SentimentModel.load(out)
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many non-finite steps in a row; the run folder keeps the last good checkpoint."""
 
 
 def train_command(args: argparse.Namespace) -> int:
     data, model, training = configs_from_args(args)
     train_data, valid_data = load_training_data(args, data)
-    result, best = train(train_data, valid_data, args.out, data, model, training,
-                         overwrite=args.overwrite, resume=args.resume)
+    try:
+        result, best = train(train_data, valid_data, args.out, data, model, training,
+                             overwrite=args.overwrite, resume=args.resume,
+                             tensorboard=args.tensorboard)
+    except TrainingDiverged as error:
+        print(f"recur train: training diverged: {error}; {args.out}/last keeps the last good "
+              "checkpoint (try a lower --lr or --clip-norm)", file=sys.stderr)
+        return 1
     metrics = best.evaluate(valid_data) if valid_data else {}
     print(f"saved to {args.out}; validation accuracy {metrics.get('accuracy', float('nan')):.4f}")
     return 0
