@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from common import Timing, interleaved, markdown_table, set_threads, sgemm_gflops, write_results
+from common import (
+    Timing,
+    interleaved,
+    markdown_table,
+    set_threads,
+    sgemm_gflops,
+    wait_for_quiet,
+    write_results,
+)
 from torch import nn
 
 from recur import Recurrent
@@ -69,8 +77,10 @@ MODES = ("train", "infer")
 # Keys of one row of the layer table (``run_layers``); tests check them.
 ROW_KEYS = ("config", "shape", "cell", "mode", "recur_ms", "torch_ms", "torch_over_recur",
             "readable_ms", "readable_over_recur", "tokens_per_s", "gflop_per_s",
-            "percent_of_sgemm", "sgemm_gflop_per_s", "flops", "samples_ms")
-MINIMAL_ROW_KEYS = ("model", "ms", "tokens_per_s", "speed_vs_nn_gru", "samples_ms")
+            "percent_of_sgemm", "sgemm_gflop_per_s", "flops", "contended_rounds", "clean",
+            "samples_ms")
+MINIMAL_ROW_KEYS = ("model", "ms", "tokens_per_s", "speed_vs_nn_gru", "contended_rounds",
+                    "clean", "samples_ms")
 
 
 def matmul_flops(layer: Recurrent, config: Config, mode: str) -> int:
@@ -133,6 +143,7 @@ def run_layers(
     readable_repeats: int | None = None,
     skip_readable_above: int | None = None,
     sgemm_size: int = 2048,
+    max_wait: float = 120.0,
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Time recur fused / torch.nn / recur readable for every config × cell × mode.
@@ -151,6 +162,7 @@ def run_layers(
             if not with_readable:
                 del models["readable"]
             check_same_outputs(models, x)
+            wait_for_quiet(max_wait, log=log)
             for mode in modes:
                 for model in models.values():
                     model.train(mode == "train")
@@ -176,15 +188,17 @@ def run_layers(
                     "percent_of_sgemm": None,  # set by ``benchmark`` from the run's sgemm peak
                     "sgemm_gflop_per_s": sgemm,
                     "flops": flops,
+                    "contended_rounds": recur.contended,
+                    "clean": all(t.clean for t in timings.values()),
                     "samples_ms": {k: [1e3 * s for s in t.samples] for k, t in timings.items()},
                 })
                 log(f"{name} {cell:5} {mode:5} recur {recur.median_ms:8.2f} ms  torch "
                     f"{torch_nn.median_ms:8.2f} ms  ratio {rows[-1]['torch_over_recur']:.3f}  "
-                    f"({time.perf_counter() - started:.0f} s)")
+                    f"({time.perf_counter() - started:.0f} s, {recur.contended} rounds dropped)")
     return rows
 
 
-def run_minimal(config: Config, *, repeats: int, warmup: int,
+def run_minimal(config: Config, *, repeats: int, warmup: int, max_wait: float = 120.0,
                 log: Callable[[str], None] = print) -> list[dict]:
     """Train minGRU / minLSTM (sequential scan) against nn.GRU and recur's fused GRU."""
     module = nn.GRU(config.inputs, config.hidden, config.layers, batch_first=True)
@@ -197,6 +211,7 @@ def run_minimal(config: Config, *, repeats: int, warmup: int,
                                                      config.layers, scan="sequential"),
     }
     x = torch.randn(config.batch, config.steps, config.inputs)         # (B, T, D)
+    wait_for_quiet(max_wait, log=log)
     timings = interleaved({k: step_fn(m, x, "train") for k, m in models.items()},
                           repeats, warmup)
     rows = []
@@ -206,6 +221,8 @@ def run_minimal(config: Config, *, repeats: int, warmup: int,
             "ms": timing.median_ms,
             "tokens_per_s": config.batch * config.steps / timing.median,
             "speed_vs_nn_gru": paired_ratio(timings["nn.GRU"], timing),
+            "contended_rounds": timing.contended,
+            "clean": timing.clean,
             "samples_ms": [1e3 * s for s in timing.samples],
         })
         log(f"minimal {key:32} {timing.median_ms:8.2f} ms")
@@ -216,7 +233,8 @@ def layer_table(rows: Sequence[dict], mode: str) -> str:
     header = ["cfg", "shape", "cell", "recur fused (ms)", "torch.nn (ms)", "torch/recur",
               "recur readable (ms)", "readable/fused", "recur tok/s", "recur GFLOP/s",
               "% of sgemm"]
-    body = [[r["config"], r["shape"], r["cell"], f"{r['recur_ms']:.2f}", f"{r['torch_ms']:.2f}",
+    body = [[r["config"] + ("" if r["clean"] else " †"), r["shape"], r["cell"],
+             f"{r['recur_ms']:.2f}", f"{r['torch_ms']:.2f}",
              f"{r['torch_over_recur']:.3f}",
              "—" if r["readable_ms"] is None else f"{r['readable_ms']:.2f}",
              "—" if r["readable_over_recur"] is None else f"{r['readable_over_recur']:.2f}×",
@@ -228,7 +246,8 @@ def layer_table(rows: Sequence[dict], mode: str) -> str:
 
 def minimal_table(rows: Sequence[dict]) -> str:
     header = ["model", "train step (ms)", "tok/s", "speed vs nn.GRU"]
-    body = [[r["model"], f"{r['ms']:.2f}", f"{r['tokens_per_s']:,.0f}",
+    body = [[r["model"] + ("" if r["clean"] else " †"), f"{r['ms']:.2f}",
+             f"{r['tokens_per_s']:,.0f}",
              f"{r['speed_vs_nn_gru']:.2f}×"] for r in rows]
     return markdown_table(header, body)
 
@@ -253,6 +272,7 @@ def benchmark(
     skip_readable_above: int | None = None,
     minimal: Config | None = MINIMAL_CONFIG,
     sgemm_size: int = 2048,
+    max_wait: float = 120.0,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Both tables plus the sgemm reference, as the JSON document's body.
@@ -263,8 +283,10 @@ def benchmark(
     sgemm_start = sgemm_gflops(sgemm_size, repeats=max(repeats, 5))
     rows = run_layers(configs, cells, repeats=repeats, warmup=warmup, modes=modes,
                       readable_repeats=readable_repeats,
-                      skip_readable_above=skip_readable_above, sgemm_size=sgemm_size, log=log)
-    minimal_rows = (run_minimal(minimal, repeats=repeats, warmup=warmup, log=log)
+                      skip_readable_above=skip_readable_above, sgemm_size=sgemm_size,
+                      max_wait=max_wait, log=log)
+    minimal_rows = (run_minimal(minimal, repeats=repeats, warmup=warmup, max_wait=max_wait,
+                                log=log)
                     if minimal is not None else [])
     sgemm_end = sgemm_gflops(sgemm_size, repeats=max(repeats, 5))
     per_config = {row["config"]: row["sgemm_gflop_per_s"] for row in rows}
@@ -290,6 +312,8 @@ def print_tables(results: dict, threads: int) -> None:
     if results["minimal"]:
         print(f"\n### minGRU / minLSTM vs nn.GRU, training step, {results['minimal_config']}\n")
         print(minimal_table(results["minimal"]))
+    if not all(row["clean"] for row in results["rows"] + results["minimal"]):
+        print("\n† other processes used the CPU in every round: contended samples kept.")
     sgemm = results["sgemm"]
     rates = ", ".join(f"{rate:.0f}" for rate in sgemm["samples_gflop_per_s"])
     print(f"\nsgemm (torch.mm {sgemm['size']}², fp32) over the run: {rates} GFLOP/s; "
@@ -315,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sgemm-size", type=int, default=2048, metavar="N",
                         help="reference matmul is (N, N) @ (N, N) (default 2048)")
+    parser.add_argument("--max-wait", type=float, default=120.0, metavar="S",
+                        help="before each cell, wait up to S seconds for other processes to "
+                             "leave the CPU (default 120; 0 to never wait)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: config a unless --configs, 3 repeats unless --repeats")
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/layers.json)")
@@ -332,14 +359,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         readable_repeats=args.readable_repeats,
                         skip_readable_above=args.skip_readable_above,
                         minimal=MINIMAL_CONFIG if args.minimal else None,
-                        sgemm_size=args.sgemm_size, log=log)
+                        sgemm_size=args.sgemm_size, max_wait=args.max_wait, log=log)
     print_tables(results, threads)
     argv = sys.argv[1:] if argv is None else list(argv)
     settings = {"command": " ".join(["python bench/layers.py", *argv]), "configs": configs,
                 "cells": args.cells, "modes": args.modes, "repeats": repeats,
                 "warmup": args.warmup, "readable_repeats": args.readable_repeats or repeats,
                 "skip_readable_above": args.skip_readable_above, "threads": threads,
-                "sgemm_size": args.sgemm_size}
+                "sgemm_size": args.sgemm_size, "max_wait": args.max_wait}
     path = write_results("layers", {"settings": settings, **results}, args.out)
     log(f"wrote {path}")
     return results
