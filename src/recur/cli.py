@@ -8,9 +8,11 @@
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
     recur data download imdb [--root DIR] fetch a public dataset (needs internet)
 
+    recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
+
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, tag, translate, forecast, inspect, serve, export, lab, bench) answer with the
-issue that tracks them.
+(generate, tag, translate, forecast, inspect, serve, export, bench) answer with the issue
+that tracks them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ PLANNED = {
     "tag": "named-entity tagging (issue #6)",
     "translate": "encoder-decoder translation (issue #7)",
     "forecast": "time-series forecasting (issue #8)",
-    "lab": "the long-dependency lab (issue #9)",
     "inspect": "gradient flow and gate inspection (issue #9)",
     "serve": "the HTTP API and web page (issue #10)",
     "export": "ONNX export (issue #10)",
@@ -39,7 +40,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recur.tasks import sentiment
+    from recur.tasks import lab, sentiment
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -86,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("name", help="dataset name, e.g. imdb")
     download.add_argument("--root", help="data folder (default: $RECUR_DATA or ~/.cache/recur)")
     download.set_defaults(run=download_command)
+
+    lab_verb = verbs.add_parser("lab", help="long dependencies: adding / copy problems over lengths")
+    lab.add_arguments(lab_verb)
+    lab_verb.set_defaults(run=lab.lab_command)
 
     for verb, what in PLANNED.items():
         planned = verbs.add_parser(verb, help=f"(not yet) {what}", add_help=False)

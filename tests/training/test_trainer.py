@@ -251,3 +251,14 @@ def test_predict_runs_task_predict_in_eval_mode(tmp_path):
     trainer = Trainer(task, config(epochs=1), tmp_path / "run")
     out = trainer.predict([(task.x_valid[:5], None)])
     assert out[0].shape == (5, 1) and not out[0].requires_grad
+
+
+def test_request_stop_from_a_training_callback_ends_fit(tmp_path):
+    def stop_at_step_3(trainer, record):
+        if record.get("kind") == "train" and record["step"] >= 3:
+            trainer.request_stop("target_met")
+
+    cfg = config(epochs=5, log_every=1)
+    result = Trainer(Regression(), cfg, tmp_path / "run", callbacks=[stop_at_step_3]).fit()
+    assert result.stop_reason == "target_met"
+    assert result.steps == 3

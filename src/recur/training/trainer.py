@@ -276,10 +276,19 @@ class Trainer:
         if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0 and finite:
             self._save_last()
 
+    def request_stop(self, reason: str) -> None:
+        """Ask ``fit`` to stop after the current step (e.g. from a callback once a target
+        is met); it validates, saves and returns with ``stop_reason=reason``."""
+        if not isinstance(reason, str) or not reason:
+            raise ValueError(f"reason must be a non-empty str, got {reason!r}")
+        self._stop = self._stop or reason
+
     # -- stopping, validation, saving ---------------------------------------------------------
 
     def _check_stop(self) -> str | None:
         cfg, st = self.config, self.state
+        if getattr(self, "_stop", None) is not None:
+            return self._stop  # requested (request_stop) or decided earlier: keep it
         if st.nonfinite_streak >= cfg.max_nonfinite:
             return "nonfinite"
         if cfg.max_steps is not None and st.step >= cfg.max_steps:
