@@ -35,7 +35,7 @@ def test_overhead_rows_have_expected_keys_and_both_loops_agree(overhead):
     assert [row["contender"] for row in rows] == ["hand loop", "Trainer.fit"]
     for row in rows:
         assert set(row) == set(overhead.OVERHEAD_ROW_KEYS)
-        assert row["steps_timed"] == 2 and len(row["samples_ms"]) == 2 and row["step_ms"] > 0
+        assert row["steps_timed"] == 2 and len(row["samples_ms"]) >= 2 and row["step_ms"] > 0
     assert rows[0]["vs_hand_loop"] == 1.0 and rows[0]["epoch_end_ms"] is None
     assert rows[1]["epoch_end_ms"] >= 0
     assert result["max_weight_diff"] == 0.0  # same seed, batches, optimizer and clipping
@@ -55,7 +55,8 @@ def test_precision_rows_name_the_path_taken(overhead):
     for row in rows:
         assert set(row) == set(overhead.PRECISION_ROW_KEYS)
         assert row["shape"] == "B2 T3 D4 H4 L2"
-    assert len(rows[0]["samples_ms"]) == 2 and len(rows[1]["samples_ms"]) == 1
+    # rounds disturbed by other processes are re-run, so there can be more samples
+    assert len(rows[0]["samples_ms"]) >= 2 and len(rows[1]["samples_ms"]) >= 1
     assert rows[0]["path"].startswith("oneDNN fused LSTM")  # fp32 LSTM always takes oneDNN
     assert "bfloat16" in rows[1]["path"]
     assert [set(m) for m in result["matmul"]] == [set(overhead.MATMUL_ROW_KEYS)] * 2
