@@ -120,8 +120,10 @@ def interleaved(
 ) -> dict[str, Timing]:
     """Time each contender ``repeats`` times, taking turns, after ``warmup`` untimed calls.
 
-    Round r runs every contender once, starting from a different one each round, so slow
-    phases of a shared machine land on all of them. A round during which other processes
+    Round r runs every contender once, in the order rotated by r and reversed on odd
+    rounds, so slow phases of a shared machine land on all of them and no contender
+    always follows the same one (a memory-hungry contender can leave cold caches and freed
+    pages to whoever runs next). A round during which other processes
     used the CPU is dropped whole (pairs stay pairs) and run again, until ``repeats``
     clean rounds or ``max_rounds`` rounds (default 3 × repeats); if fewer than ``repeats``
     were clean by then, the contended rounds are kept too. ``limits`` caps the timed calls
@@ -148,9 +150,12 @@ def interleaved(
             if all(len(clean[name]) >= limits.get(name, repeats) for name in names):
                 break
             shift = r % len(names)
+            order = names[shift:] + names[:shift]
+            if r % 2:  # reversed on odd rounds: no contender always runs right after another
+                order.reverse()
             round_samples = {}
             watch.lap()
-            for name in names[shift:] + names[:shift]:
+            for name in order:
                 if len(clean[name]) >= limits.get(name, repeats):
                     continue
                 start = time.perf_counter()

@@ -11,15 +11,17 @@ For each config (B, T, D, H, L) and cell it times, interleaved round by round:
 in two modes: ``train`` (zero grads, forward, ``outputs.sum().backward()``) and ``infer``
 (eval mode, forward under ``torch.no_grad()``). It reports median milliseconds, the median
 over rounds of torch/recur (≥ 0.95 means recur is at most 5% slower), tokens/s
-(B·T per second) and the matmul rate: 2·B·T·G·H·(D + H) FLOPs per layer-direction forward
-(×3 for a training step), against the fp32 sgemm rate (torch.mm, 2048²) of the same run.
+(B·T per second) and the matmul rate: 2·B·T·G·H·(D_in + H) FLOPs per layer-direction
+forward (×3 for a training step), against the fp32 sgemm rate (torch.mm, 2048²) of the same
+run. The machine is shared: rounds disturbed by other processes are dropped and run again
+(``common.interleaved``); rows that never got enough quiet rounds are marked †.
 
 A second table trains minGRU / minLSTM (readable sequential scan) against nn.GRU at
 B16 T100 D256 H256.
 
 Run from the repository root:
 
-    .venv/bin/python bench/layers.py                      # everything (~5-8 min on 2 cores)
+    .venv/bin/python bench/layers.py --repeats 7 --readable-repeats 5   # docs (~5 min, quiet)
     .venv/bin/python bench/layers.py --quick              # config a, 3 repeats (seconds)
     .venv/bin/python bench/layers.py --configs c,d --cells lstm --repeats 7
     .venv/bin/python bench/layers.py --skip-readable-above 256   # no Python loop at H = 512

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -30,7 +31,8 @@ def test_interleaved_takes_turns_and_caps_slow_contenders(bench):
     contenders = {name: (lambda name=name: calls.append(name)) for name in "abc"}
     timings = common.interleaved(contenders, repeats=3, warmup=1, limits={"c": 2})
     assert calls[:3] == ["a", "b", "c"]                         # warm-up, once each
-    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "a", "b"]  # rotated rounds, c capped
+    # rounds: a b c | (b c a) reversed: a c b | c a b with c capped at 2 calls
+    assert calls[3:] == ["a", "b", "c", "a", "c", "b", "a", "b"]
     assert [len(timings[name].samples) for name in "abc"] == [3, 3, 2]
     assert timings["a"].median >= 0 and timings["a"].median_ms == 1e3 * timings["a"].median
 
@@ -42,7 +44,7 @@ def test_interleaved_reruns_rounds_other_processes_disturbed(bench, monkeypatch)
     calls = []
     contenders = {name: (lambda name=name: calls.append(name)) for name in "ab"}
     timings = common.interleaved(contenders, repeats=2, warmup=0)
-    assert calls == ["a", "b", "b", "a", "a", "b"]             # dropped round run again
+    assert calls == ["a", "b", "a", "b", "a", "b"]             # dropped round run again
     assert timings["a"].contended == 1 and len(timings["a"].samples) == 2
 
 
@@ -102,8 +104,10 @@ def test_quick_cli_prints_tables_and_writes_json(bench, tmp_path, monkeypatch, c
     monkeypatch.setitem(layers.CONFIGS, "a", tiny)           # --quick runs config a
     monkeypatch.setattr(layers, "MINIMAL_CONFIG", tiny)
     out = tmp_path / "layers.json"
+    threads = str(torch.get_num_threads())                   # main() sets it for the process
     layers.main(["--quick", "--cells", "gru,elman", "--repeats", "1", "--warmup", "0",
-                 "--sgemm-size", "32", "--max-wait", "0", "--out", str(out)])
+                 "--sgemm-size", "32", "--max-wait", "0", "--threads", threads,
+                 "--out", str(out)])
     printed = capsys.readouterr().out
     assert "| cfg | shape | cell | recur fused (ms) | torch.nn (ms) | torch/recur |" in printed
     assert "minGRU / minLSTM vs nn.GRU" in printed
