@@ -139,6 +139,16 @@ class CellBase(nn.Module):
 
     def recur(self, xw: Tensor, state: State) -> State:
         """The recurrent equations for one step, given ``xw = input_transform(x_t)``."""
+        return self.recur_with_gates(xw, state)[0]
+
+    def recur_with_gates(self, xw: Tensor, state: State) -> tuple[State, dict[str, Tensor]]:
+        """One step that also returns the gate activations, each (B, H).
+
+        The one implementation of the cell's equations (``recur`` returns its state), so
+        what ``recur.diagnostics.record_gates`` shows is what the model computes. Names
+        are the equations': LSTM ``i f g o``, GRU ``r z n``, gated ``g n``, minGRU
+        ``z candidate``, minLSTM ``f i candidate``; the Elman cell has none.
+        """
         raise NotImplementedError
 
     def forward(self, x: Tensor, state: State | None = None) -> State:

@@ -53,10 +53,10 @@ class Elman(CellBase):
         else:
             self.V = None
 
-    def recur(self, xw: Tensor, state: State) -> State:
+    def recur_with_gates(self, xw: Tensor, state: State) -> tuple[State, dict[str, Tensor]]:
         (h_prev,) = state                                  # (B, H)
         h = self.f(xw + self.hidden_transform(h_prev))     # f(U x_t + W h_{t-1} + b)
-        return (h,)
+        return (h,), {}
 
     def readout(self, h: Tensor) -> Tensor:
         """y_t = V h_t + c: (..., H) -> (..., O)."""

@@ -26,11 +26,11 @@ class GatedRNN(CellBase):
 
     num_gates = 2
 
-    def recur(self, xw: Tensor, state: State) -> State:
+    def recur_with_gates(self, xw: Tensor, state: State) -> tuple[State, dict[str, Tensor]]:
         (h_prev,) = state                                  # (B, H)
         xg, xn = xw.chunk(2, dim=-1)                       # (B, H) each
         hg, hn = self.hidden_transform(h_prev).chunk(2, dim=-1)
         g = torch.sigmoid(xg + hg)                         # update gate
         n = torch.tanh(xn + hn)                            # candidate state
         h = (1 - g) * h_prev + g * n
-        return (h,)
+        return (h,), {"g": g, "n": n}

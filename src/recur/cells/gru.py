@@ -46,7 +46,7 @@ class GRU(CellBase):
         self.reset = check_choice("reset", reset, RESETS)
         super().__init__(input_size, hidden_size, **options)
 
-    def recur(self, xw: Tensor, state: State) -> State:
+    def recur_with_gates(self, xw: Tensor, state: State) -> tuple[State, dict[str, Tensor]]:
         (h_prev,) = state                                           # (B, H)
         xr, xz, xn = xw.chunk(3, dim=-1)                            # (B, H) each
         if self.reset == "after":
@@ -63,7 +63,7 @@ class GRU(CellBase):
             z = torch.sigmoid(xz + hz)                              # update gate
             n = torch.tanh(xn + nn.functional.linear(r * h_prev, W_hn, b_hn))  # candidate
         h = (1 - z) * n + z * h_prev
-        return (h,)
+        return (h,), {"r": r, "z": z, "n": n}
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", reset={self.reset!r}"

@@ -53,7 +53,7 @@ class LSTM(CellBase):
             if self.bias_hh is not None:
                 self.bias_hh[H : 2 * H] = 0.0
 
-    def recur(self, xw: Tensor, state: State) -> State:
+    def recur_with_gates(self, xw: Tensor, state: State) -> tuple[State, dict[str, Tensor]]:
         h_prev, c_prev = state                                            # (B, H) each
         xi, xf, xg, xo = xw.chunk(4, dim=-1)                              # (B, H) each
         hi, hf, hg, ho = self.hidden_transform(h_prev).chunk(4, dim=-1)   # (B, H) each
@@ -63,7 +63,7 @@ class LSTM(CellBase):
         o = torch.sigmoid(xo + ho)                                        # output gate
         c = f * c_prev + i * g                                            # cell state
         h = o * torch.tanh(c)
-        return (h, c)
+        return (h, c), {"i": i, "f": f, "g": g, "o": o}
 
     def extra_repr(self) -> str:
         extra = super().extra_repr()

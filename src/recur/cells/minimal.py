@@ -74,14 +74,23 @@ class _MinimalCell(CellBase):
         self.scan_method = check_choice("scan", scan, SCANS)
         super().__init__(input_size, hidden_size, **options)
 
-    def coefficients(self, xw: Tensor) -> tuple[Tensor, Tensor]:
-        """(a, b) of h_t = a ⊙ h_{t-1} + b from ``xw = input_transform(x)``."""
+    def gates(self, xw: Tensor) -> dict[str, Tensor]:
+        """The gates and candidate, from ``xw = input_transform(x)`` alone."""
         raise NotImplementedError
 
-    def recur(self, xw: Tensor, state: State) -> State:
+    def coefficients(self, xw: Tensor) -> tuple[Tensor, Tensor]:
+        """(a, b) of h_t = a ⊙ h_{t-1} + b from ``xw = input_transform(x)``."""
+        return self.coefficients_of(self.gates(xw))
+
+    @staticmethod
+    def coefficients_of(gates: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def recur_with_gates(self, xw: Tensor, state: State) -> tuple[State, dict[str, Tensor]]:
         (h_prev,) = state
-        a, b = self.coefficients(xw)                 # (B, H) each
-        return (a * h_prev + b,)
+        gates = self.gates(xw)
+        a, b = self.coefficients_of(gates)           # (B, H) each
+        return (a * h_prev + b,), gates
 
     def scan(self, xw: Tensor, h0: Tensor, mask: Tensor | None = None) -> Tensor:
         """All states for a whole sequence: xw (B, T, G·H), h0 (B, H) -> (B, T, H).
@@ -106,11 +115,16 @@ class MinGRU(_MinimalCell):
 
     num_gates = 2
 
-    def coefficients(self, xw: Tensor) -> tuple[Tensor, Tensor]:
+    def gates(self, xw: Tensor) -> dict[str, Tensor]:
         xz, xh = xw.chunk(2, dim=-1)
         z = torch.sigmoid(xz)                        # update gate
         h_tilde = xh                                 # candidate (no tanh in minGRU)
-        return 1 - z, z * h_tilde
+        return {"z": z, "candidate": h_tilde}
+
+    @staticmethod
+    def coefficients_of(gates: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        z = gates["z"]
+        return 1 - z, z * gates["candidate"]
 
 
 class MinLSTM(_MinimalCell):
@@ -122,10 +136,13 @@ class MinLSTM(_MinimalCell):
 
     num_gates = 3
 
-    def coefficients(self, xw: Tensor) -> tuple[Tensor, Tensor]:
+    def gates(self, xw: Tensor) -> dict[str, Tensor]:
         xf, xi, xh = xw.chunk(3, dim=-1)
         f = torch.sigmoid(xf)                        # forget gate
         i = torch.sigmoid(xi)                        # input gate
-        h_tilde = xh                                 # candidate
-        total = f + i
-        return f / total, (i / total) * h_tilde
+        total = f + i                                # normalised so f' + i' = 1
+        return {"f": f / total, "i": i / total, "candidate": xh}
+
+    @staticmethod
+    def coefficients_of(gates: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return gates["f"], gates["i"] * gates["candidate"]
