@@ -28,7 +28,6 @@ PLANNED = {
     "tag": "named-entity tagging (issue #6)",
     "translate": "encoder-decoder translation (issue #7)",
     "forecast": "time-series forecasting (issue #8)",
-    "inspect": "gradient flow and gate inspection (issue #9)",
     "serve": "the HTTP API and web page (issue #10)",
     "export": "ONNX export (issue #10)",
     "bench": "the benchmark suite (issue #11; for now run the scripts in bench/)",
@@ -92,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_arguments(lab_verb)
     lab_verb.set_defaults(run=lab.lab_command)
 
+    inspect = verbs.add_parser("inspect", help="why a model decided: token attributions, gates, "
+                               "gradient flow through time")
+    inspect.add_argument("model", help="checkpoint folder")
+    inspect.add_argument("--text", action="append", default=[], help="a text to inspect "
+                         "(repeat for several)")
+    inspect.add_argument("--out", help="folder for the PNGs (attributions, gates, gradient flow)")
+    inspect.add_argument("--steps", type=int, default=64, help="integrated-gradients steps")
+    inspect.set_defaults(run=lambda a: dispatch(a, "inspect"))
+
     for verb, what in PLANNED.items():
         planned = verbs.add_parser(verb, help=f"(not yet) {what}", add_help=False)
         planned.add_argument("rest", nargs=argparse.REMAINDER)
@@ -109,7 +117,11 @@ def dispatch(args: argparse.Namespace, action: str) -> int:
     from recur.tasks import task_module_for
 
     module = task_module_for(args.model)
-    return getattr(module, f"{action}_command")(args)
+    command = getattr(module, f"{action}_command", None)
+    if command is None:
+        task = module.__name__.rsplit(".", 1)[-1]
+        raise CLIError(f"recur {args.command} does not support {task} models yet")
+    return command(args)
 
 
 def summary_command(args: argparse.Namespace) -> int:

@@ -114,3 +114,23 @@ def test_diverged_training_exits_non_zero_with_a_hint(tmp_path, monkeypatch, cap
                  "--quiet"])
     assert code == 1
     assert "training diverged" in capsys.readouterr().err
+
+
+def test_explain_finds_the_deciding_word_and_inspect_writes_pngs(trained, tmp_path, capsys):
+    out, _ = trained
+    e = SentimentModel.load(out).explain("the plot and the actors were awful and the story")
+    assert e.prediction.label == "negative"
+    for attribution in (e.integrated_gradients, e.occlusion):
+        best = int(attribution.scores.argmax())
+        assert e.tokens[best] == "awful"              # the only word that carries a label
+    assert abs(e.integrated_gradients.delta) < 0.05 * abs(
+        e.integrated_gradients.score - e.integrated_gradients.baseline_score)
+    assert set(e.gates.values) >= {"i", "f", "o", "h", "c"}
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--text", "a wonderful film", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "wonderful" in printed and "integrated grad" in printed
+    for name in ("attributions", "gates", "gradient-flow"):
+        assert (tmp_path / f"text0-{name}.png").stat().st_size > 1000
+    assert main(["inspect", str(out)]) == 2
+    assert "--text" in capsys.readouterr().err

@@ -45,6 +45,7 @@ from recur.data.text import (
     split_train_valid,
 )
 from recur.data.vocab import SubwordTokenizer, Tokenizer, WordTokenizer, load_tokenizer
+from recur.diagnostics import Attribution, GateRecording
 from recur.models.classifier import ClassifierConfig, SequenceClassifier
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
@@ -134,6 +135,15 @@ class Prediction(NamedTuple):
     label: str
     probability: float          # of the predicted label
     probabilities: list[float]  # of every class, in label order
+
+
+class Explanation(NamedTuple):
+    prediction: Prediction
+    tokens: list[str]                # the model's input tokens, after truncation
+    ids: list[int]                   # their ids
+    integrated_gradients: Attribution
+    occlusion: Attribution
+    gates: GateRecording             # last layer, forward direction
 
 
 class SentimentTask(Task):
@@ -271,6 +281,22 @@ class SentimentModel:
             best = int(np.argmax(p))
             out.append(Prediction(text, self.label_names[best], p[best], p))
         return out
+
+    def explain(self, text: str, *, steps: int = 64) -> Explanation:
+        """Why the model decided as it did: per-token integrated gradients and occlusion
+        scores for the predicted label (positive = evidence for it), and the gates."""
+        from recur.diagnostics import integrated_gradients, occlusion, record_gates
+
+        ids = [i for i in encode_texts(self.tokenizer, [text], self.data)[0]
+               if i != self.tokenizer.pad_id] or [self.tokenizer.pad_id]
+        tokens = torch.tensor(ids, dtype=torch.long)
+        prediction = self.predict([text])[0]
+        target = self.label_names.index(prediction.label)
+        ig = integrated_gradients(self.model, tokens, target=target, steps=steps)
+        occ = occlusion(self.model, tokens, replacement=self.tokenizer.pad_id, target=target)
+        gates = record_gates(self.model, (tokens.unsqueeze(0), torch.tensor([len(ids)])))
+        words = [self.tokenizer.id_to_token(i) for i in ids]
+        return Explanation(prediction, words, ids, ig, occ, gates)
 
     @torch.no_grad()
     def evaluate(self, data: LabelledTexts) -> dict[str, Any]:
@@ -443,6 +469,40 @@ def predict_command(args: argparse.Namespace) -> int:
             print(json.dumps(p._asdict()))
         else:
             print(f"{p.label:>8}  {p.probability:.3f}  {p.text}")
+    return 0
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """Token attributions (and with --out, PNGs of them, the gates and the gradient flow)."""
+    from recur.diagnostics import gradient_flow, plot_attributions, plot_gates, plot_gradient_flow
+
+    if not args.text:
+        raise ValueError("give the text to inspect with --text, got none")
+    model = SentimentModel.load(args.model)
+    out = Path(args.out) if args.out else None
+    for n, text in enumerate(args.text):
+        e = model.explain(text, steps=args.steps)
+        p = e.prediction
+        print(f"{p.label} {p.probability:.3f}: {text}")
+        print(f"  {'token':<16} {'integrated grad':>15} {'occlusion':>10}   "
+              f"(positive = evidence for {p.label!r}; IG sum error {e.integrated_gradients.delta:+.1e})")
+        for word, ig, occ in zip(e.tokens, e.integrated_gradients.scores.tolist(),
+                                 e.occlusion.scores.tolist(), strict=True):
+            print(f"  {word:<16} {ig:>15.3f} {occ:>10.3f}")
+        if out is None:
+            continue
+        stem = out / f"text{n}"
+        plot_attributions(e.tokens, [e.integrated_gradients, e.occlusion], f"{stem}-attributions.png",
+                          title=f"{p.label} {p.probability:.3f}: evidence per token")
+        plot_gates(e.gates, f"{stem}-gates.png", tokens=e.tokens)
+        ids = torch.tensor(e.ids).unsqueeze(0)
+        target = torch.tensor([model.label_names.index(p.label)])
+        flow = gradient_flow(model.model, (ids, torch.tensor([ids.shape[1]])),
+                             loss_fn=lambda logits, t=target: model.model.loss(logits, t),
+                             jacobian=None if model.model.config.hidden_size > 256 else "spectral")
+        plot_gradient_flow({model.model.config.cell: flow}, f"{stem}-gradient-flow.png",
+                           title="‖∂L/∂h_t‖ for the predicted label")
+        print(f"  wrote {stem}-attributions.png, -gates.png, -gradient-flow.png")
     return 0
 
 
