@@ -60,8 +60,11 @@ class Recurrent(nn.Module):
         bidirectional: add a reverse-direction cell per layer; outputs become 2H wide.
         dropout: dropout probability on the outputs of every layer but the last (training
             mode only), as torch.nn.
-        fused: ``"auto"`` (use torch's fused kernel when the cells allow it), ``False``
-            (always the readable path) or ``True`` (require the fused kernel).
+        fused: ``"auto"`` (use a fused kernel when the cells allow it), ``False``
+            (always the readable path) or ``True`` (require the fused kernel). On CPU the
+            GRU (reset after) and Elman cells run recur's compiled loop
+            (``recur.kernels``, faster than torch's generic path there); LSTMs run
+            torch's oneDNN kernel; on GPU all three run cuDNN.
         **cell_options: passed to every cell (``activation``, ``reset``, ``forget_bias``,
             ``bias``, ``single_bias``, ``init``, ``scan``).
 
@@ -111,6 +114,9 @@ class Recurrent(nn.Module):
                 f"{self.cells[0]!r}"
             )
         self.use_fused = fused is not False and self.kernel is not None
+        first = self.cells[0]
+        compilable = (type(first) is GRU and first.reset == "after") or type(first) is Elman
+        self.use_compiled = fused is not False and compilable
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -164,6 +170,8 @@ class Recurrent(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         state = tuple(state)
+        if self._use_compiled(x):
+            return self._forward_by_layer(x, state, lengths, run_compiled_cell)
         if not self.use_fused:
             return self._forward_by_layer(x, state, lengths, run_cell)
         if lengths is None:
@@ -174,6 +182,18 @@ class Recurrent(nn.Module):
         # docs/benchmarks.md): run the fused kernel up to the shortest length, then the
         # readable steps over the ragged tail (short when batches are bucketed by length).
         return self._forward_by_layer(x, state, lengths, self._run_fused_cell)
+
+    def _use_compiled(self, x: Tensor) -> bool:
+        """recur's compiled CPU loop (GRU, Elman) when training: its hand-written BPTT is
+        faster than torch's generic path there; for inference torch's kernel is as fast."""
+        if not self.use_compiled or x.device.type != "cpu" or not torch.is_grad_enabled() \
+                or not (x.requires_grad or self.cells[0].weight_hh.requires_grad) \
+                or x.dtype not in (torch.float32, torch.float64) \
+                or torch.is_autocast_enabled("cpu") or _exporting():
+            return False
+        from recur import kernels
+
+        return kernels.available()
 
     def _forward_by_layer(
         self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None, run
@@ -352,6 +372,8 @@ class Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         path = f"fused={self.kernel}" if self.use_fused else "readable"
+        if self.use_compiled:
+            path += ", compiled on CPU"
         return (f"{self.cell_name}, {self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
                 f"dropout={self.dropout}, path={path}")
@@ -413,6 +435,28 @@ def run_cell(
         state = new
         outputs.append(state[0])
     return torch.stack(outputs, dim=1), state                      # (B, T, H)
+
+
+def run_compiled_cell(
+    cell: CellBase, x: Tensor, state: tuple[Tensor, ...], mask: Tensor | None
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """``run_cell`` for a GRU (reset after) or Elman cell on recur's compiled CPU loop."""
+    from recur import kernels
+
+    xw = cell.input_transform(x)                                   # (B, T, G·H): one GEMM
+    if isinstance(cell, GRU):
+        outputs, h = kernels.gru(xw, state[0], mask, cell.weight_hh, cell.bias_hh)
+    else:
+        outputs, h = kernels.elman(xw, state[0], mask, cell.weight_hh, cell.bias_hh,
+                                   cell.activation)
+    return outputs, (h,)
+
+
+def _exporting() -> bool:
+    """True while tracing or exporting (ONNX, TorchScript, torch.compile): custom autograd
+    functions do not export, torch's fused ops do."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() \
+        or torch.compiler.is_compiling()
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:

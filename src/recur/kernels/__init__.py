@@ -1,0 +1,148 @@
+"""Compiled CPU time loops for the GRU and the Elman RNN, with hand-written BPTT.
+
+torch.nn.GRU and nn.RNN on CPU take a generic path that records autograd nodes for every
+small op of every step (≈ 13% of sgemm at H = 64; PERF-NOTES.md). ``recurrent_cpu.cpp``
+runs the loop over time in C++ — one GEMM plus in-place elementwise ops per step, no
+autograd — and its backward pass is the BPTT derivation written out (``docs/equations.md``),
+so a training step is a few GEMMs and buffers. Layers use it when gradients are needed
+(training); inference runs torch's kernels, which are as fast without autograd.
+
+The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (ninja and a
+C++ compiler; about a minute, cached under ``$TORCH_EXTENSIONS_DIR`` or
+``~/.cache/torch_extensions``). Where that fails, or with ``RECUR_CPU_KERNELS=0``, recur
+warns once and uses torch's kernels instead: the numbers are the same, only slower.
+
+    from recur.kernels import available, gru, elman
+    hs, h_T = gru(xw, h0, mask, w_hh, b_hh)      # xw (B, T, 3H) = x W_ihᵀ + b_ih
+
+Tested equal to the readable path (``cell.recur`` step by step) in float64, with
+``torch.autograd.gradcheck`` on the backward pass.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2}
+
+_lock = threading.Lock()
+_module: ModuleType | None = None
+_failed: str | None = None
+
+
+def enabled() -> bool:
+    """False when ``RECUR_CPU_KERNELS=0`` switches the compiled kernels off."""
+    return os.environ.get("RECUR_CPU_KERNELS", "1") != "0"
+
+
+def load() -> ModuleType | None:
+    """The compiled extension (built on first call), or None if it cannot be built."""
+    global _module, _failed
+    if _module is not None or _failed is not None:
+        return _module
+    with _lock:
+        if _module is None and _failed is None:
+            try:
+                from torch.utils.cpp_extension import load as load_extension
+
+                source = Path(__file__).with_name("recurrent_cpu.cpp")
+                # a cached build loads in a second; say so only when it really compiles
+                notice = threading.Timer(3.0, print, args=(
+                    "recur: compiling the CPU kernels for GRU and Elman layers (once; about "
+                    "a minute)...",), kwargs={"file": sys.stderr, "flush": True})
+                notice.start()
+                try:
+                    _module = load_extension(name="recur_recurrent_cpu", sources=[str(source)],
+                                             extra_cflags=["-O3"], verbose=False)
+                finally:
+                    notice.cancel()
+            except Exception as error:  # no compiler, no ninja, no headers: fall back
+                _failed = f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}"
+                warnings.warn(f"recur's compiled CPU kernels could not be built ({_failed}); "
+                              f"using torch's GRU/RNN kernels instead (same results, slower)",
+                              RuntimeWarning, stacklevel=3)
+    return _module
+
+
+def available() -> bool:
+    """True when the compiled kernels are enabled and build (builds them if needed)."""
+    return enabled() and load() is not None
+
+
+def _time_major_mask(mask: Tensor | None, like: Tensor) -> Tensor:
+    if mask is None:
+        return like.new_empty(0)
+    return mask.t().unsqueeze(-1).to(like.dtype).contiguous()              # (T, B, 1)
+
+
+def _bias(b_hh: Tensor | None, like: Tensor) -> Tensor:
+    return b_hh if b_hh is not None else like.new_empty(0)
+
+
+class _GRUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xw, h0, mask, w_hh, b_hh):                            # xw (T, B, 3H)
+        hs, saved = load().gru_forward(xw, h0, mask, w_hh, b_hh)
+        ctx.save_for_backward(h0, hs, saved, mask, w_hh)
+        ctx.has_bias = b_hh.numel() > 0
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad_hs):
+        h0, hs, saved, mask, w_hh = ctx.saved_tensors
+        grad_xw, grad_h0, grad_w, grad_b = load().gru_backward(
+            grad_hs.contiguous(), torch.zeros_like(h0), h0, hs, saved, mask, w_hh, ctx.has_bias)
+        return grad_xw, grad_h0, None, grad_w, grad_b if ctx.has_bias else None
+
+
+class _ElmanFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xw, h0, mask, w_hh, b_hh, activation):                # xw (T, B, H)
+        hs = load().elman_forward(xw, h0, mask, w_hh, b_hh, activation)
+        ctx.save_for_backward(h0, hs, mask, w_hh)
+        ctx.activation, ctx.has_bias = activation, b_hh.numel() > 0
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad_hs):
+        h0, hs, mask, w_hh = ctx.saved_tensors
+        grad_xw, grad_h0, grad_w, grad_b = load().elman_backward(
+            grad_hs.contiguous(), torch.zeros_like(h0), h0, hs, mask, w_hh, ctx.activation,
+            ctx.has_bias)
+        return grad_xw, grad_h0, None, grad_w, grad_b if ctx.has_bias else None, None
+
+
+def gru(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tensor | None
+        ) -> tuple[Tensor, Tensor]:
+    """GRU (reset after the matmul) over a sequence.
+
+    Args:
+        xw: (B, T, 3H) = x W_ihᵀ + b_ih, gates r, z, n.
+        h0: (B, H).
+        mask: (B, T) bool, False at padded steps (the state is carried), or None.
+        w_hh: (3H, H); b_hh: (3H,) or None.
+
+    Returns:
+        (outputs (B, T, H), final h (B, H)) — the final state is the one at each sequence's
+        last real step.
+    """
+    hs = _GRUFunction.apply(xw.transpose(0, 1).contiguous(), h0.contiguous(),
+                            _time_major_mask(mask, xw), w_hh, _bias(b_hh, xw))
+    return hs.transpose(0, 1), hs[-1]
+
+
+def elman(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
+          activation: str) -> tuple[Tensor, Tensor]:
+    """Elman RNN ``h_t = f(xw_t + W_hh h_{t-1} + b_hh)`` over a sequence; as ``gru``."""
+    hs = _ElmanFunction.apply(xw.transpose(0, 1).contiguous(), h0.contiguous(),
+                              _time_major_mask(mask, xw), w_hh, _bias(b_hh, xw),
+                              ACTIVATIONS[activation])
+    return hs.transpose(0, 1), hs[-1]
