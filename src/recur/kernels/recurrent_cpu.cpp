@@ -56,38 +56,87 @@ Tensor previous_states(const Tensor& h0, const Tensor& hs) {
 }  // namespace
 
 // Returns (hs (T, B, H), gates (T, B, 4H): r, z, n, hn saved for the backward pass).
+// Per step: one GEMM, two vectorised ATen activations (sigmoid on [r z], tanh on n) and
+// three fused elementwise loops.
 std::vector<Tensor> gru_forward(const Tensor& xw, const Tensor& h0, const Tensor& mask,
                                 const Tensor& w_hh, const Tensor& b_hh) {
   at::AutoDispatchBelowADInplaceOrView below_autograd;
   at::NoGradGuard no_grad;
   const auto T = xw.size(0), B = xw.size(1), H = h0.size(1);
+  const bool masked = mask.defined() && mask.numel() > 0;
   Tensor hs = at::empty({T, B, H}, xw.options());
   Tensor saved = at::empty({T, B, 4 * H}, xw.options());
   Tensor gh = at::empty({B, 3 * H}, xw.options());
-  Tensor h_new = at::empty({B, H}, xw.options());
-  Tensor h = h0;
-  for (int64_t t = 0; t < T; ++t) {
-    hidden_transform(h, w_hh, b_hh, gh);
-    Tensor x_t = xw[t];
-    Tensor s = saved[t];
-    Tensor rz = s.narrow(1, 0, 2 * H), n = s.narrow(1, 2 * H, H), hn = s.narrow(1, 3 * H, H);
-    at::add_out(rz, x_t.narrow(1, 0, 2 * H), gh.narrow(1, 0, 2 * H));
-    rz.sigmoid_();
-    Tensor r = s.narrow(1, 0, H), z = s.narrow(1, H, H);
-    hn.copy_(gh.narrow(1, 2 * H, H));
-    at::addcmul_out(n, x_t.narrow(1, 2 * H, H), r, hn);
-    n.tanh_();
-    // h' = n + z ⊙ (h − n)
-    at::sub_out(h_new, h, n);
-    Tensor h_t = hs[t];
-    at::addcmul_out(h_t, n, z, h_new);
-    if (mask.defined() && mask.numel() > 0) {  // h_t = h + m ⊙ (h' − h)
-      at::sub_out(h_new, h_t, h);
-      at::addcmul_out(h_t, h, mask[t], h_new);
+  AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "gru_forward", [&] {
+    const scalar_t* g = gh.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor h = t > 0 ? hs[t - 1] : h0;
+      hidden_transform(h, w_hh, b_hh, gh);
+      Tensor s = saved[t];
+      const scalar_t* x = xw[t].data_ptr<scalar_t>();
+      scalar_t* sp = s.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {          // [r z] pre-activations; hn
+        scalar_t* row = sp + b * 4 * H;
+        const scalar_t* xr = x + b * 3 * H;
+        const scalar_t* gr = g + b * 3 * H;
+        for (int64_t j = 0; j < 2 * H; ++j) row[j] = xr[j] + gr[j];
+        for (int64_t j = 0; j < H; ++j) row[3 * H + j] = gr[2 * H + j];
+      }
+      s.narrow(1, 0, 2 * H).sigmoid_();
+      for (int64_t b = 0; b < B; ++b) {          // n pre-activation: xn + r ⊙ hn
+        scalar_t* row = sp + b * 4 * H;
+        const scalar_t* xn = x + b * 3 * H + 2 * H;
+        for (int64_t j = 0; j < H; ++j) row[2 * H + j] = xn[j] + row[j] * row[3 * H + j];
+      }
+      s.narrow(1, 2 * H, H).tanh_();
+      const scalar_t* hp = h.data_ptr<scalar_t>();
+      scalar_t* out = hs[t].data_ptr<scalar_t>();
+      const scalar_t* m = masked ? mask[t].data_ptr<scalar_t>() : nullptr;
+      for (int64_t b = 0; b < B; ++b) {          // h' = n + z ⊙ (h − n), carried if padded
+        const scalar_t* row = sp + b * 4 * H;
+        const scalar_t keep = m ? m[b] : scalar_t(1);
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t n = row[2 * H + j], z = row[H + j], old = hp[b * H + j];
+          const scalar_t h_new = n + z * (old - n);
+          out[b * H + j] = keep != scalar_t(0) ? h_new : old;
+        }
+      }
     }
-    h = h_t;
-  }
+  });
   return {hs, saved};
+}
+
+// One backward step of the GRU, elementwise, fused into one loop (no transcendentals: the
+// activations were saved). dh (B, H) holds ∂L/∂h_t on entry and the part of ∂L/∂h_{t−1}
+// that does not go through W_hh on exit; gx and gh (B, 3H) receive ∂L/∂xw_t and ∂L/∂gh_t.
+template <typename scalar_t>
+void gru_backward_step(int64_t B, int64_t H, const scalar_t* grad_h_t, const scalar_t* h_prev,
+                       const scalar_t* saved, const scalar_t* mask, scalar_t* dh, scalar_t* gx,
+                       scalar_t* gh) {
+  for (int64_t b = 0; b < B; ++b) {
+    const scalar_t* s = saved + b * 4 * H;
+    const scalar_t *r = s, *z = s + H, *n = s + 2 * H, *hn = s + 3 * H;
+    const scalar_t m = mask ? mask[b] : scalar_t(1);
+    scalar_t* d = dh + b * H;
+    scalar_t* x = gx + b * 3 * H;
+    scalar_t* g = gh + b * 3 * H;
+    const scalar_t* gt = grad_h_t + b * H;
+    const scalar_t* hp = h_prev + b * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t total = d[j] + gt[j];
+      const scalar_t through = m * total;                       // into the cell
+      const scalar_t dz_pre = through * (hp[j] - n[j]) * z[j] * (scalar_t(1) - z[j]);
+      const scalar_t dn_pre = through * (scalar_t(1) - z[j]) * (scalar_t(1) - n[j] * n[j]);
+      const scalar_t dr_pre = dn_pre * hn[j] * r[j] * (scalar_t(1) - r[j]);
+      x[j] = dr_pre;
+      x[H + j] = dz_pre;
+      x[2 * H + j] = dn_pre;
+      g[j] = dr_pre;
+      g[H + j] = dz_pre;
+      g[2 * H + j] = dn_pre * r[j];                             // ∂L/∂hn
+      d[j] = (total - through) + through * z[j];                // carried + direct path
+    }
+  }
 }
 
 // Returns (grad_xw (T, B, 3H), grad_h0 (B, H), grad_w_hh (3H, H), grad_b_hh (3H) or undefined).
@@ -101,47 +150,17 @@ std::vector<Tensor> gru_backward(const Tensor& grad_hs, const Tensor& grad_hT, c
   Tensor grad_xw = at::empty({T, B, 3 * H}, hs.options());
   Tensor dgh = at::empty({T, B, 3 * H}, hs.options());
   Tensor dh = grad_hT.clone();                  // ∂L/∂h_t, total
-  Tensor dh_new = at::empty({B, H}, hs.options());
-  Tensor tmp = at::empty({B, H}, hs.options());
-  for (int64_t t = T - 1; t >= 0; --t) {
-    dh.add_(grad_hs[t]);
-    Tensor h_prev = t > 0 ? hs[t - 1] : h0;
-    Tensor s = saved[t];
-    Tensor r = s.narrow(1, 0, H), z = s.narrow(1, H, H), n = s.narrow(1, 2 * H, H),
-           hn = s.narrow(1, 3 * H, H);
-    Tensor gx = grad_xw[t], gh = dgh[t];
-    Tensor dr_pre = gx.narrow(1, 0, H), dz_pre = gx.narrow(1, H, H),
-           dn_pre = gx.narrow(1, 2 * H, H), dhn = gh.narrow(1, 2 * H, H);
-    if (masked) {
-      at::mul_out(dh_new, dh, mask[t]);          // through the cell
-      dh.sub_(dh_new);                           // carried past a padded step
-    } else {
-      dh_new.copy_(dh);
-      dh.zero_();
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const Tensor h_prev = t > 0 ? hs[t - 1] : h0;
+      Tensor gh = dgh[t];
+      gru_backward_step<scalar_t>(
+          B, H, grad_hs[t].data_ptr<scalar_t>(), h_prev.data_ptr<scalar_t>(),
+          saved[t].data_ptr<scalar_t>(), masked ? mask[t].data_ptr<scalar_t>() : nullptr,
+          dh.data_ptr<scalar_t>(), grad_xw[t].data_ptr<scalar_t>(), gh.data_ptr<scalar_t>());
+      dh.addmm_(gh, w_hh);                      // + ∂L/∂gh_t W_hh
     }
-    // dz = dh' ⊙ (h_{t−1} − n) ⊙ z(1 − z)
-    at::sub_out(tmp, h_prev, n);
-    at::mul_out(dz_pre, dh_new, tmp);
-    at::mul_out(tmp, z, z);
-    at::sub_out(tmp, z, tmp);
-    dz_pre.mul_(tmp);
-    // dn_pre = dh' ⊙ (1 − z) ⊙ (1 − n²)
-    at::rsub_out(tmp, z, 1);
-    at::mul_out(dn_pre, dh_new, tmp);
-    at::mul_out(tmp, n, n);
-    at::rsub_out(tmp, tmp, 1);
-    dn_pre.mul_(tmp);
-    // dhn = dn_pre ⊙ r;  dr_pre = dn_pre ⊙ hn ⊙ r(1 − r)
-    at::mul_out(dhn, dn_pre, r);
-    at::mul_out(dr_pre, dn_pre, hn);
-    at::mul_out(tmp, r, r);
-    at::sub_out(tmp, r, tmp);
-    dr_pre.mul_(tmp);
-    gh.narrow(1, 0, 2 * H).copy_(gx.narrow(1, 0, 2 * H));
-    // dh_{t−1} = carried + dh' ⊙ z + dgh W_hh
-    dh.addcmul_(dh_new, z);
-    dh.addmm_(gh, w_hh);
-  }
+  });
   auto weights = recurrent_weight_grads(dgh, previous_states(h0, hs), has_bias);
   return {grad_xw, dh, weights[0], weights[1]};
 }
@@ -184,29 +203,33 @@ std::vector<Tensor> elman_backward(const Tensor& grad_hs, const Tensor& grad_hT,
   const bool masked = mask.defined() && mask.numel() > 0;
   Tensor grad_xw = at::empty({T, B, H}, hs.options());
   Tensor dh = grad_hT.clone();
-  Tensor dh_new = at::empty({B, H}, hs.options());
-  Tensor tmp = at::empty({B, H}, hs.options());
-  for (int64_t t = T - 1; t >= 0; --t) {
-    dh.add_(grad_hs[t]);
-    Tensor h_t = hs[t];
-    Tensor dpre = grad_xw[t];
-    if (masked) {
-      at::mul_out(dh_new, dh, mask[t]);
-      dh.sub_(dh_new);
-    } else {
-      dh_new.copy_(dh);
-      dh.zero_();
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "elman_backward", [&] {
+    scalar_t* d = dh.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* h = hs[t].data_ptr<scalar_t>();
+      const scalar_t* gt = grad_hs[t].data_ptr<scalar_t>();
+      const scalar_t* m = masked ? mask[t].data_ptr<scalar_t>() : nullptr;
+      Tensor dpre_t = grad_xw[t];
+      scalar_t* dpre = dpre_t.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t keep = m ? m[b] : scalar_t(1);
+        for (int64_t j = 0; j < H; ++j) {
+          const int64_t k = b * H + j;
+          const scalar_t total = d[k] + gt[k];
+          const scalar_t through = keep * total;
+          // f'(pre) from the output: tanh 1 − h², relu [h > 0], sigmoid h(1 − h). At a
+          // padded step h_t is h_{t−1}, but nothing goes through the cell there.
+          const scalar_t y = h[k];
+          const scalar_t slope = activation == kTanh ? scalar_t(1) - y * y
+                                 : activation == kRelu ? scalar_t(y > 0)
+                                                       : y * (scalar_t(1) - y);
+          dpre[k] = through * slope;
+          d[k] = total - through;               // carried past a padded step
+        }
+      }
+      dh.addmm_(dpre_t, w_hh);                  // + ∂L/∂pre_t W_hh
     }
-    // f'(pre) from the output: tanh 1 − h², relu [h > 0], sigmoid h(1 − h). At padded
-    // steps h_t is h_{t−1}, but there dh' is 0, so the value does not matter.
-    switch (activation) {
-      case kTanh: at::mul_out(tmp, h_t, h_t); at::rsub_out(tmp, tmp, 1); break;
-      case kRelu: at::gt_out(tmp, h_t, 0); break;
-      default: at::mul_out(tmp, h_t, h_t); at::sub_out(tmp, h_t, tmp); break;
-    }
-    at::mul_out(dpre, dh_new, tmp);
-    dh.addmm_(dpre, w_hh);
-  }
+  });
   auto weights = recurrent_weight_grads(grad_xw, previous_states(h0, hs), has_bias);
   return {grad_xw, dh, weights[0], weights[1]};
 }
