@@ -221,7 +221,9 @@ def plot_attributions(
         bound = max(float(abs(row).max()), 1e-12)
         ax.imshow(row, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound)
         for t, word in enumerate(words):
-            ax.text(t, 0, word, ha="center", va="center", fontsize=8, rotation=90 if T > 30 else 0)
+            dark = abs(float(row[0, t])) > 0.6 * bound          # white text on dark cells
+            ax.text(t, 0, word, ha="center", va="center", fontsize=8,
+                    rotation=90 if T > 30 else 0, color="white" if dark else "black")
         ax.set_yticks([0])
         ax.set_yticklabels([a.method.replace("_", " ")])
         ax.set_xticks([])
