@@ -43,6 +43,7 @@ from recur.cells.gru import GRU
 from recur.cells.lstm import LSTM
 from recur.layers import Recurrent
 from recur.models.pooling import pool
+from recur.tasks.sentiment import SentimentModel
 
 FORMATS = ("onnx",)
 OPSET = 18
@@ -267,3 +268,32 @@ class OnnxClassifier:
         feeds = {"tokens": np.asarray(tokens, dtype=np.int64),
                  "lengths": np.asarray(lengths, dtype=np.int64)}
         return self.session.run(["probabilities"], feeds)[0]
+
+
+
+class OnnxSentimentModel(SentimentModel):
+    """``SentimentModel`` whose forward pass runs the exported graph in onnxruntime.
+
+    ``OnnxSentimentModel.load(DIR, onnx=FILE)``; without ``onnx`` the model is exported to a
+    temporary file first. Tokenizing, batching and labels are the torch model's.
+    """
+
+    session: OnnxClassifier
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, onnx: str | os.PathLike | None = None) -> OnnxSentimentModel:
+        import tempfile
+
+        model = super().load(path)
+        if onnx is None:
+            with tempfile.TemporaryDirectory(prefix="recur-onnx-") as tmp:
+                exported = export_classifier(model.model, Path(tmp) / "model.onnx", check=False)
+                model.session = OnnxClassifier(exported.path)
+        else:
+            if not Path(onnx).is_file():
+                raise FileNotFoundError(f"--onnx {onnx} does not exist")
+            model.session = OnnxClassifier(onnx)
+        return model
+
+    def probabilities(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        return torch.from_numpy(self.session.probabilities(tokens.numpy(), lengths.numpy()))
