@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import random
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,3 +61,26 @@ def train_tiny_sentiment(root: Path, *, cell: str = "lstm", bidirectional: bool 
     out = root / "run"
     train(train_data, valid_data, out, data, model, training, say=lambda *a: None)
     return out
+
+
+@contextlib.contextmanager
+def serve_in_thread(app):
+    """Run ``app`` with uvicorn on a free loopback port in a thread; yields the base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -13,7 +13,7 @@ pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from pydantic import BaseModel, ConfigDict  # noqa: E402
-from serve_models import tiny_sentiment  # noqa: E402
+from serve_models import serve_in_thread, tiny_sentiment  # noqa: E402
 
 from recur.serve.app import create_app, load_models, parse_model_spec  # noqa: E402
 from recur.serve.handlers import (  # noqa: E402
@@ -317,34 +317,30 @@ def test_unknown_task_has_no_handler(tmp_path):
 # -- the real server: recur serve on a loopback port ------------------------------------------
 
 
-def test_recur_serve_binds_loopback_and_answers(run_dir):
-    import socket
-    import subprocess
-    import sys
+def test_recur_serve_binds_loopback_and_answers_over_a_socket(run_dir, monkeypatch):
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "recur.cli", "serve", f"imdb={run_dir}",
-                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert json.load(r)["models"] == ["imdb"]
-                break
-            except OSError:
-                assert process.poll() is None, process.stdout.read().decode()
-                assert time.monotonic() < deadline, "recur serve did not start in 60 s"
-                time.sleep(0.2)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/imdb/predict",
+    import uvicorn
+
+    from recur.cli import main
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, **options))
+    assert main(["serve", f"imdb={run_dir}", "--port", "8123", "--max-pending", "3"]) == 0
+    assert started["host"] == "127.0.0.1" and started["port"] == 8123
+    assert started["app"].state.limits.max_pending == 3
+    with serve_in_thread(started["app"]) as url:
+        request = urllib.request.Request(f"{url}/v1/models/imdb/predict",
                                          data=json.dumps({"texts": ["wonderful"]}).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as r:
             assert json.load(r)["predictions"][0]["label"] == "positive"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        process.stdout.close()
+
+
+def test_recur_serve_refuses_bad_options(run_dir, capsys):
+    from recur.cli import main
+
+    assert main(["serve", f"imdb={run_dir}", "--port", "0"]) == 2
+    assert "--port must be in 1..65535, got 0" in capsys.readouterr().err
+    assert main(["serve", f"imdb={run_dir}", "--max-batch-size", "0"]) == 2
+    assert "max_batch_size must be a positive int, got 0" in capsys.readouterr().err
