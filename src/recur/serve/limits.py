@@ -14,7 +14,7 @@ MAX_NEW_TOKENS = 512            # tokens one generation request may ask for
 MAX_BODY_BYTES = 1_000_000      # bytes of one request body
 REQUEST_TIMEOUT_S = 30.0        # seconds from admission to the answer (504 after)
 MAX_PENDING = 64                # requests admitted at once (queued + running); 503 beyond
-BATCH_WAIT_MS = 2.0             # how long a micro-batch waits for company after its first request
+BATCH_WAIT_MS = 0.0             # extra wait for company after the first request (0: take those waiting)
 RETRY_AFTER_S = 1               # the Retry-After header of a 503
 
 
