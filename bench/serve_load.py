@@ -177,7 +177,8 @@ def main() -> int:
               "direct": reference, "command": " ".join(["bench/serve_load.py", *sys.argv[1:]])}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print("| concurrency | requests answered | throughput (req/s) | p50 latency (ms) | p99 latency (ms) | non-200 |")
+    print("| concurrency | requests answered | throughput (req/s) | p50 latency (ms) "
+          "| p99 latency (ms) | non-200 |")
     print("|---|---|---|---|---|---|")
     for r in levels:
         bad = sum(v for k, v in r["statuses"].items() if k != 200)

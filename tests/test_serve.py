@@ -90,7 +90,8 @@ def test_index_page_is_served(client):
     ({"texts": ["ok"], "temperature": 2}, 422, "temperature"),
     ({"texts": ["x" * 10_001]}, 422, "texts[0]"),
     ({"texts": ["ok"] * 65}, 422, "texts"),
-    ({"texts": ["fine", "\ud800"]}, 422, "texts[1]"),
+    ({"texts": ["fine", "\ud800"]}, 422, "texts.1: must be valid Unicode"),
+    ({"texts": ["ok"], "\udfff": 1}, 422, "\\udfff: must be valid Unicode"),
     ([1, 2, 3], 422, "body"),
     ("a string", 422, "body"),
 ])

@@ -26,7 +26,8 @@ LIMITS = Limits(max_text_chars=300, max_batch_size=8, max_body_bytes=20_000, max
 
 scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) |
            st.floats(allow_nan=False, allow_infinity=False) |
-           st.text(max_size=40) | st.text(alphabet=st.characters(codec=None), max_size=400))
+           st.text(max_size=40) | st.text(alphabet=st.characters(codec=None), max_size=400) |
+           st.text(alphabet=st.characters(exclude_categories=()), max_size=20))  # surrogates too
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=6) |
                            st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), inner,
                                            max_size=5), max_leaves=30)

@@ -126,7 +126,35 @@ async def read_json_body(request: Request, limits: Limits) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise HTTPError(422, f"request body must be a JSON object, got {type(data).__name__}",
                         errors=[{"field": "body", "message": "must be a JSON object"}])
+    where = lone_surrogate(data)
+    if where is not None:
+        message = "must be valid Unicode, got a lone surrogate (\\ud800-\\udfff escape)"
+        raise HTTPError(422, f"{where}: {message}", errors=[{"field": where, "message": message}])
     return data
+
+
+def lone_surrogate(data: Any) -> str | None:
+    """The path of the first string (or key) in ``data`` holding a lone surrogate, or None.
+
+    JSON's ``\\ud800`` escapes decode to such strings; tokenizers and UTF-8 writers refuse
+    them, so they are stopped at the door for every route. Iterative: any depth.
+    """
+    stack: list[tuple[str, Any]] = [("body", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = key.encode("utf-8", "backslashreplace").decode("utf-8")  # printable
+                child = name if path == "body" else f"{path}.{name}"
+                stack += [(child, key), (child, item)]
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}", item) for i, item in enumerate(value))
+    return None
 
 
 def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> FastAPI:
