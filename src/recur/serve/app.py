@@ -178,7 +178,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
     @app.get("/health", summary="liveness and load")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": sorted(models), "pending": app.state.pending,
-                "max_pending": limits.max_pending}
+                "max_pending": limits.max_pending,
+                "batches": {name: {"requests": m.worker.requests_run, "runs": m.worker.batches_run}
+                            for name, m in models.items()}}
 
     @app.get("/models", summary="the served models: name, task, routes, config summary")
     async def list_models() -> dict[str, Any]:
