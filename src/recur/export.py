@@ -21,8 +21,7 @@ a result. ``OnnxRecurrent`` holds copies of a ``Recurrent``'s weights in ONNX's 
 order and emits one such operator per layer through ``torch.onnx.ops.symbolic_multi_out``;
 everything around it (embedding, pooling, the head) is exported by torch's exporter from
 the same modules the model uses. Cells without an ONNX operator (``gated``, ``mingru``,
-``minlstm``, a sigmoid Elman bidirectional stack is fine, …) are refused with the list of
-those that export.
+``minlstm``) are refused with the list of those that export.
 
 Parity with torch (max abs difference < 1e-4 on random and real inputs) is checked with
 onnxruntime in tests/test_export.py.
@@ -187,6 +186,7 @@ def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike, *,
 
 def _atomic_export(graph: nn.Module, args: tuple, out: str | os.PathLike, input_names: list[str],
                    output_names: list[str], dynamic_shapes: Any) -> Path:
+    import logging
     import warnings
 
     out = Path(out)
@@ -194,6 +194,9 @@ def _atomic_export(graph: nn.Module, args: tuple, out: str | os.PathLike, input_
         raise ExportError(f"--out must be a file name ending in .onnx, got {str(out)!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" and similar notes
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the exporter's own deprecation chatter
@@ -204,6 +207,7 @@ def _atomic_export(graph: nn.Module, args: tuple, out: str | os.PathLike, input_
             program.save(str(tmp))
         os.replace(tmp, out)
     finally:
+        exporter_log.setLevel(level)
         tmp.unlink(missing_ok=True)
     return out
 
