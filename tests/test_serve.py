@@ -241,6 +241,9 @@ def _echo(model, requests, limits):
 
 def _stream(model, request, limits):
     for i in range(min(request.max_new_tokens, limits.max_new_tokens)):
+        if request.prompt == "fail" and i == 1:
+            raise RuntimeError("the echo stream failed")
+        time.sleep(request.sleep_s)
         yield {"token": f"{request.prompt}{i} "}
 
 
@@ -270,6 +273,19 @@ def test_a_registered_task_gets_its_routes_and_streams_events(echo_dir, run_dir)
         assert "served models that take /generate: echo" in detail
         detail = c.post("/v1/models/echo/predict", json={"texts": ["x"]}).json()["detail"]
         assert detail.startswith("model 'echo' is a echo-test model; /predict needs")
+        assert c.get("/health").json()["pending"] == 0
+
+
+def test_streams_end_with_an_error_event_on_timeout_or_failure(echo_dir):
+    limits = Limits(request_timeout_s=0.3)
+    with TestClient(create_app(load_models([f"echo={echo_dir}"], limits), limits)) as c:
+        slow = c.post("/v1/models/echo/generate",
+                      json={"prompt": "s", "max_new_tokens": 50, "sleep_s": 0.1}).text
+        assert slow.startswith("data: ") and "event: error" in slow and "request_timeout_s" in slow
+        assert slow.count("data: {\"token\"") < 50
+        failed = c.post("/v1/models/echo/generate", json={"prompt": "fail", "max_new_tokens": 3}).text
+        assert failed.count("data: {\"token\"") == 1 and "event: error" in failed
+        assert "event: done" not in failed
         assert c.get("/health").json()["pending"] == 0
 
 

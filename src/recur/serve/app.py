@@ -216,6 +216,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
                             headers={"Retry-After": str(limits.retry_after_s)})
         app.state.pending += 1
 
+    def release() -> None:
+        app.state.pending -= 1
+
     def make_endpoint(route: str):
         async def endpoint(name: str, request: Request):
             served = lookup(name, route)
@@ -223,8 +226,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
             parsed = validate(served, route, data)
             admit()
             if route in STREAMING_ROUTES:
-                return StreamingResponse(_sse(served, route, parsed), media_type="text/event-stream",
-                                         headers={"Cache-Control": "no-cache"})
+                return _AdmittedStream(_sse(served, route, parsed), release=release,
+                                       media_type="text/event-stream",
+                                       headers={"Cache-Control": "no-cache"})
             try:
                 response = await asyncio.wait_for(served.worker.call(route, parsed),
                                                   limits.request_timeout_s)
@@ -236,7 +240,7 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
                 raise HTTPError(500, f"model {name!r} failed on this request; see the server "
                                      "log") from None
             finally:
-                app.state.pending -= 1
+                release()
             return JSONResponse(response.model_dump(mode="json"))
         endpoint.__name__ = f"{route}_endpoint"
         return endpoint
@@ -253,8 +257,6 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
         except Exception:
             log.exception("stream /%s of model %s failed", route, served.name)
             yield _sse_event("error", {"detail": "the model failed; see the server log"})
-        finally:
-            app.state.pending -= 1
 
     for route in ROUTES:
         request_models = _route_schemas(models, route)
@@ -280,6 +282,21 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+class _AdmittedStream(StreamingResponse):
+    """A streaming response that gives its admission slot back when it ends — sent, failed,
+    or abandoned by a client that left before the first event."""
+
+    def __init__(self, content, *, release, **options) -> None:
+        super().__init__(content, **options)
+        self._release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 def _sse_event(kind: str, data: dict[str, Any]) -> str:
