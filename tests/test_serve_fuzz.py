@@ -31,9 +31,25 @@ scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) |
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=6) |
                            st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), inner,
                                            max_size=5), max_leaves=30)
-bodies = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=4) | json_values
+plain = st.text(max_size=60)
+texts = st.one_of(plain, plain, plain, plain, st.text(alphabet=st.characters(exclude_categories=()),
+                                                      max_size=20))
+any_body = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=4) | json_values
+ECHO_ROUTES = ["complete", "translate", "generate"]
+targets = st.tuples(st.sampled_from(["imdb", "echo", "nope", "..", "imdb%2F.."]),
+                    st.sampled_from(list(ROUTES)))
+# Requests one mistake (or none) away from valid for a served route, so validation runs
+# deep and the models run; and anything at all, anywhere.
+requests = st.one_of(
+    st.tuples(st.just(("imdb", "predict")),
+              st.fixed_dictionaries({"texts": st.lists(texts, min_size=1, max_size=9)},
+                                    optional={"x": json_values})),
+    st.tuples(st.tuples(st.just("echo"), st.sampled_from(ECHO_ROUTES)),
+              st.fixed_dictionaries({"prompt": texts},
+                                    optional={"max_new_tokens": st.integers(-10, 2**40) | json_values})),
+    st.tuples(targets, any_body),
+)
 raw_bytes = st.binary(max_size=300) | st.just(b"[" * 5000) | st.just(b'{"texts": ["' + b"a" * 30_000 + b'"]}')
-names = st.sampled_from(["imdb", "echo", "nope", "..", "imdb%2F.."])
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +94,9 @@ def without_test_switches(body):
 def fuzz_json(client, examples: int):
     @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(names, st.sampled_from(list(ROUTES)), bodies)
-    def check(name, route, body):
+    @given(requests)
+    def check(request):
+        (name, route), body = request
         body = without_test_switches(body)
         post(client, name, route, json.dumps(body).encode("utf-8", "surrogatepass"))
 
@@ -89,8 +106,9 @@ def fuzz_json(client, examples: int):
 def fuzz_bytes(client, examples: int):
     @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(names, st.sampled_from(list(ROUTES)), raw_bytes)
-    def check(name, route, content):
+    @given(targets, raw_bytes)
+    def check(target, content):
+        name, route = target
         post(client, name, route, content)
 
     check()
