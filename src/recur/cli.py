@@ -6,12 +6,14 @@
     recur predict DIR "text" ... | --input FILE [--json]
     recur summary DIR                     Keras-style layer table of a saved model
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
+    recur serve DIR [NAME=DIR ...]        HTTP API + web page on 127.0.0.1:8000
+    recur export DIR --format onnx --out FILE   ONNX export (classifier)
     recur data download imdb [--root DIR] fetch a public dataset (needs internet)
 
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, tag, translate, forecast, inspect, serve, export, bench) answer with the issue
+(generate, tag, translate, forecast, inspect, bench) answer with the issue
 that tracks them.
 """
 
@@ -28,8 +30,6 @@ PLANNED = {
     "tag": "named-entity tagging (issue #6)",
     "translate": "encoder-decoder translation (issue #7)",
     "forecast": "time-series forecasting (issue #8)",
-    "serve": "the HTTP API and web page (issue #10)",
-    "export": "ONNX export (issue #10)",
     "bench": "the benchmark suite (issue #11; for now run the scripts in bench/)",
 }
 
@@ -39,6 +39,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from recur.serve.command import add_arguments as add_serve_arguments
     from recur.tasks import lab, sentiment
 
     parser = argparse.ArgumentParser(
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="*", help="texts to classify")
     predict.add_argument("--input", help="file with one text per line")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+    predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                         help="run the model with torch or with onnxruntime (classifier)")
+    predict.add_argument("--onnx", metavar="FILE", help="with --backend onnx: the file from "
+                         "`recur export` (default: export to a temporary file first)")
     predict.set_defaults(run=lambda a: dispatch(a, "predict"))
 
     summ = verbs.add_parser("summary", help="layer table with output shapes and parameters")
@@ -79,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     plot = verbs.add_parser("plot", help="PNG curves (loss, metrics, lr, grad norm) of a run")
     plot.add_argument("run_dir", help="a training output folder (holds metrics.jsonl)")
     plot.set_defaults(run=plot_command)
+
+    serve = verbs.add_parser("serve", help="HTTP API and web page over saved models")
+    add_serve_arguments(serve)
+    serve.set_defaults(run=serve_command)
+
+    export = verbs.add_parser("export", help="export a saved model (ONNX)")
+    export.add_argument("model", help="checkpoint or run folder")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--out", required=True, help="file to write (.onnx)")
+    export.add_argument("--no-check", action="store_true",
+                        help="skip the onnxruntime-vs-torch check after exporting")
+    export.set_defaults(run=export_command)
 
     data = verbs.add_parser("data", help="datasets: download a public one")
     data_verbs = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -137,6 +154,25 @@ def plot_command(args: argparse.Namespace) -> int:
 
     for path in plot_run(args.run_dir):
         print(path)
+    return 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from recur.serve.command import serve_command as run
+
+    return run(args)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    try:
+        from recur.export import export_onnx
+    except ImportError as err:
+        raise CLIError(f"recur export needs the export extra ({err.name} is missing): "
+                       "pip install 'recur[export]'") from None
+    result = export_onnx(args.model, args.out, check=not args.no_check)
+    checked = "" if args.no_check else f"; onnxruntime vs torch max abs diff {result.max_abs_diff:.2e}"
+    print(f"wrote {result.path} (inputs {', '.join(result.inputs)} -> "
+          f"{', '.join(result.outputs)}){checked}")
     return 0
 
 

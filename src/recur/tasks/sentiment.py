@@ -273,7 +273,7 @@ class SentimentModel:
         token, so it gets the model's prior-like answer rather than an error."""
         probs, index = [], []
         for batch in self.batches(list(texts)):
-            probs.append(self.model.probabilities(self.model(batch.tokens, batch.lengths)))
+            probs.append(self.probabilities(batch.tokens, batch.lengths))
             index.append(batch.index)
         ordered = restore_order(torch.cat(probs), torch.cat(index)).tolist() if probs else []
         out = []
@@ -297,6 +297,11 @@ class SentimentModel:
         gates = record_gates(self.model, (tokens.unsqueeze(0), torch.tensor([len(ids)])))
         words = [self.tokenizer.id_to_token(i) for i in ids]
         return Explanation(prediction, words, ids, ig, occ, gates)
+
+    def probabilities(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T), lengths (B,) -> (B, C) class probabilities (the onnx backend,
+        ``recur.export.OnnxSentimentModel``, overrides this)."""
+        return self.model.probabilities(self.model(tokens, lengths))
 
     @torch.no_grad()
     def evaluate(self, data: LabelledTexts) -> dict[str, Any]:
@@ -463,7 +468,12 @@ def predict_command(args: argparse.Namespace) -> int:
         texts += path.read_text(encoding="utf-8").splitlines()
     if not texts:
         raise ValueError("give texts to classify as arguments or --input FILE, got none")
-    model = SentimentModel.load(args.model)
+    if getattr(args, "backend", "torch") == "onnx":
+        from recur.export import OnnxSentimentModel
+
+        model = OnnxSentimentModel.load(args.model, onnx=getattr(args, "onnx", None))
+    else:
+        model = SentimentModel.load(args.model)
     for p in model.predict(texts):
         if args.json:
             print(json.dumps(p._asdict()))

@@ -1,0 +1,243 @@
+"""Load test of ``recur serve`` on loopback: throughput and p50/p99 latency of predict.
+
+    .venv/bin/python bench/serve_load.py [--requests 400] [--concurrency 1 8 32]
+                                         [--max-seconds 60] [--model DIR]
+
+Starts ``recur serve`` in a subprocess on a free 127.0.0.1 port (one torch thread), with
+the seed IMDB classifier's architecture (``ClassifierConfig.seed()``: Embedding 1001×128 →
+LSTM 64 → Dense 64 → Dense 1, 181,761 parameters, texts truncated to 100 tokens) fitted
+for one epoch on synthetic reviews — or the checkpoint ``--model`` names. Then, for each
+concurrency level C, C keep-alive connections (a bare asyncio HTTP/1.1 client) send one
+review of ~230 words per request until ``--requests`` have been answered or
+``--max-seconds`` have passed — once with micro-batching (the default limits) and once
+without (``--max-batch-size 1``: one forward pass per request). Every
+request goes to 127.0.0.1 only; the loop is bounded in count and time, and the server is
+stopped at the end. The same reviews are also timed in-process (``predict`` with 1 and
+with 32 texts per call), with torch and with the ONNX export under onnxruntime, as the
+no-HTTP reference.
+
+Writes bench/results/serve_load.json and prints a Markdown table. Generation (/generate)
+is measured once a language model can be served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from common import RESULTS_DIR, machine_info
+
+HOST = "127.0.0.1"  # loopback only
+
+
+def synthetic_reviews(n: int, seed: int) -> list[str]:
+    """Reviews of ~230 words from a 1,500-word vocabulary (fills the 1,000-token vocabulary)."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(1500)] + ["great", "awful"] * 50
+    return [" ".join(rng.choices(words, k=rng.randint(150, 300))) for _ in range(n)]
+
+
+def build_model(folder: Path) -> Path:
+    from recur.data.text import LabelledTexts
+    from recur.tasks.sentiment import PRESETS, train
+
+    texts = synthetic_reviews(352, 0)
+    labels = [int("great" in t.split()[:50]) for t in texts]
+    names = ["negative", "positive"]
+    data = LabelledTexts(texts[:320], labels[:320], names)
+    valid = LabelledTexts(texts[320:], labels[320:], names)
+    preset = PRESETS["seed"]
+    train(data, valid, folder, preset.data, dict(preset.model),
+          replace(preset.training, epochs=1, quiet=True), say=lambda *a: None)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: Path, port: int, max_pending: int, max_batch_size: int) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "recur.cli", "serve", f"bench={model}", "--host", HOST,
+         "--port", str(port), "--max-pending", str(max_pending),
+         "--max-batch-size", str(max_batch_size)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("recur serve exited: " + process.stderr.read().decode()[-2000:])
+            try:
+                if (await client.get(f"{url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"recur serve did not answer /health within {timeout} s")
+
+
+async def post_loop(port: int, next_text, latencies: list[float], statuses: dict[int, int],
+                    deadline: float) -> None:
+    """One keep-alive connection sending predict requests until ``next_text`` says stop.
+
+    A bare HTTP/1.1 client on asyncio streams: httpx in the client process used more CPU
+    per request than the server (measured: it capped the load at 40-65 req/s, with the
+    server seeing mean batches of 1.2 at concurrency 32), so it measured itself.
+    """
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        while time.perf_counter() < deadline and (text := next_text()) is not None:
+            body = json.dumps({"texts": [text]}).encode()
+            t0 = time.perf_counter()
+            writer.write(b"POST /v1/models/bench/predict HTTP/1.1\r\nHost: bench\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+            await writer.drain()
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            status = int(head[0].split()[1])
+            length = next(int(line.split(":")[1]) for line in head
+                          if line.lower().startswith("content-length:"))
+            await reader.readexactly(length)
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 200:
+                latencies.append(time.perf_counter() - t0)
+    finally:
+        writer.close()
+
+
+async def load_level(url: str, port: int, reviews: list[str], concurrency: int, requests: int,
+                     max_seconds: float, warmup: int = 20) -> dict:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for i in range(warmup):
+            response = await client.post("/v1/models/bench/predict", json={"texts": [reviews[i]]})
+            response.raise_for_status()
+        before = (await client.get("/health")).json()["batches"]["bench"]
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        issued = 0
+
+        def next_text() -> str | None:
+            nonlocal issued
+            if issued >= requests:
+                return None
+            issued += 1
+            return reviews[issued % len(reviews)]
+
+        start = time.perf_counter()
+        await asyncio.gather(*(post_loop(port, next_text, latencies, statuses, start + max_seconds)
+                               for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+        after = (await client.get("/health")).json()["batches"]["bench"]
+    runs = after["runs"] - before["runs"]
+    latencies.sort()
+    return {"concurrency": concurrency, "answered": len(latencies), "wall_s": wall,
+            "throughput_rps": len(latencies) / wall,
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "statuses": statuses,
+            "mean_batch": (after["requests"] - before["requests"]) / max(1, runs)}
+
+
+def direct_reference(model: Path, reviews: list[str], onnx_file: Path, rounds: int = 7) -> list[dict]:
+    """In-process ``predict`` (tokenize + batch + forward), torch vs onnxruntime, with 1 and
+    32 texts per call: medians of ``rounds`` interleaved rounds of 64 texts each."""
+    import torch
+
+    from recur.export import OnnxSentimentModel, export_classifier
+    from recur.tasks.sentiment import SentimentModel
+
+    torch.set_num_threads(1)
+    backends = {"torch": SentimentModel.load(model)}
+    export_classifier(backends["torch"].model, onnx_file, check=False)
+    backends["onnxruntime"] = OnnxSentimentModel.load(model, onnx=onnx_file)
+    rows = []
+    for per_call in (1, 32):
+        samples: dict[str, list[float]] = {name: [] for name in backends}
+        for _ in range(rounds):
+            for name, backend in backends.items():
+                start = time.perf_counter()
+                for i in range(0, 64, per_call):
+                    backend.predict(reviews[i:i + per_call])
+                samples[name].append((time.perf_counter() - start) / 64)
+        for name, times in samples.items():
+            ms = 1000 * statistics.median(times)
+            rows.append({"backend": name, "texts_per_call": per_call, "ms_per_text": ms,
+                         "texts_per_s": 1000 / ms})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="checkpoint to serve (default: the seed architecture "
+                        "fitted for one epoch on synthetic reviews)")
+    parser.add_argument("--requests", type=int, default=400, help="requests per level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--max-seconds", type=float, default=60, help="time cap per level")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "serve_load.json"))
+    args = parser.parse_args()
+    if args.requests < 1 or args.max_seconds <= 0 or min(args.concurrency) < 1:
+        parser.error("--requests, --max-seconds and --concurrency must be positive")
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="recur-serve-load-") as tmp:
+        model = Path(args.model) if args.model else build_model(Path(tmp) / "seed")
+        reviews = synthetic_reviews(500, 1)
+        levels = []
+        for batching, max_batch_size in (("on", 64), ("off", 1)):
+            port = free_port()
+            url = f"http://{HOST}:{port}"
+            process = start_server(model, port, max(64, 2 * max(args.concurrency)), max_batch_size)
+            try:
+                asyncio.run(wait_healthy(url, process))
+                for c in args.concurrency:
+                    level = asyncio.run(load_level(url, port, reviews, c, args.requests,
+                                                   args.max_seconds))
+                    levels.append({"micro_batching": batching, **level})
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        reference = direct_reference(model, reviews, Path(tmp) / "model.onnx")
+
+    result = {"machine": machine_info(), "server_threads": 1, "levels": levels,
+              "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
+              "direct": reference, "command": " ".join(["bench/serve_load.py", *sys.argv[1:]])}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print("| micro-batching | concurrency | requests answered | throughput (req/s) "
+          "| p50 latency (ms) | p99 latency (ms) | mean batch | non-200 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in levels:
+        bad = sum(v for k, v in r["statuses"].items() if k != 200)
+        print(f"| {r['micro_batching']} | {r['concurrency']} | {r['answered']} | {r['throughput_rps']:.1f} | "
+              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['mean_batch']:.1f} | {bad} |")
+    for r in reference:
+        print(f"in-process predict ({r['backend']}), {r['texts_per_call']} text(s) per call: "
+              f"{r['ms_per_text']:.2f} ms per text ({r['texts_per_s']:.0f} texts/s)")
+    print(f"load average (1 min) before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

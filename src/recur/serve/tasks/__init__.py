@@ -1,0 +1,1 @@
+"""Server handlers, one module per task; each registers a ``TaskHandler`` on import."""

@@ -1,0 +1,86 @@
+"""Tiny sentiment models for the serving, export and browser tests (trained in seconds)."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import random
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+POSITIVE = ["great", "wonderful", "loved", "superb", "brilliant", "moving"]
+NEGATIVE = ["awful", "boring", "hated", "terrible", "stupid", "dull"]
+FILLER = ["the", "movie", "film", "was", "plot", "actors", "and", "a", "it", "story"]
+
+
+def write_reviews(path: Path, n: int, seed: int) -> Path:
+    """``n`` JSONL reviews whose label is set by one keyword among filler words."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            label = i % 2
+            words = rng.choices(FILLER, k=rng.randint(4, 12))
+            words.insert(rng.randrange(len(words)), rng.choice(POSITIVE if label else NEGATIVE))
+            f.write(json.dumps({"text": " ".join(words), "label": label}) + "\n")
+    return path
+
+
+_TRAINED: dict[tuple, Path] = {}
+
+
+def tiny_sentiment(cell: str = "lstm", bidirectional: bool = False) -> Path:
+    """A keyword classifier trained once per test process (a few seconds); its run folder."""
+    key = (cell, bidirectional)
+    if key not in _TRAINED:
+        root = Path(tempfile.mkdtemp(prefix="recur-serve-test-"))
+        atexit.register(shutil.rmtree, root, True)
+        _TRAINED[key] = train_tiny_sentiment(root, cell=cell, bidirectional=bidirectional)
+    return _TRAINED[key]
+
+
+def train_tiny_sentiment(root: Path, *, cell: str = "lstm", bidirectional: bool = False,
+                         epochs: int = 4) -> Path:
+    """Train a keyword classifier into ``root``/run and return the run folder."""
+    from recur.tasks.sentiment import PRESETS, read_sentiment, train
+
+    root.mkdir(parents=True, exist_ok=True)
+    train_data = read_sentiment(write_reviews(root / "train.jsonl", 300, 0))
+    valid_data = read_sentiment(write_reviews(root / "valid.jsonl", 60, 1))
+    preset = PRESETS["seed"]
+    data = replace(preset.data, max_tokens=100, max_length=40)
+    model = dict(preset.model, vocab_size=100, embed_dim=16, hidden_size=16, cell=cell,
+                 bidirectional=bidirectional, cell_options={} if cell != "lstm" else
+                 preset.model["cell_options"])
+    training = replace(preset.training, epochs=epochs, lr=1e-2, quiet=True)
+    out = root / "run"
+    train(train_data, valid_data, out, data, model, training, say=lambda *a: None)
+    return out
+
+
+@contextlib.contextmanager
+def serve_in_thread(app):
+    """Run ``app`` with uvicorn on a free loopback port in a thread; yields the base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

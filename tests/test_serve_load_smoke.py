@@ -1,0 +1,24 @@
+"""Smoke test of bench/serve_load.py: a few requests on loopback, the JSON it writes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "serve_load.py"
+
+
+@pytest.mark.slow
+def test_serve_load_answers_every_request_and_writes_results(tmp_path):
+    out = tmp_path / "serve_load.json"
+    subprocess.run([sys.executable, str(BENCH), "--requests", "10", "--concurrency", "1", "4",
+                    "--max-seconds", "20", "--out", str(out)], check=True, timeout=300,
+                   capture_output=True)
+    result = json.loads(out.read_text())
+    assert [level["concurrency"] for level in result["levels"]] == [1, 4]
+    for level in result["levels"]:
+        assert level["answered"] == 10 and level["statuses"] == {"200": 10}
+        assert 0 < level["p50_ms"] <= level["p99_ms"]
