@@ -34,7 +34,7 @@ def sentence(rng):
         if word.startswith("{"):
             kind = word[1:4]
             name = rng.choice({"PER": PEOPLE, "LOC": PLACES, "ORG": ORGS}[kind]).split()
-            for k, token in enumerate(name):
+            for token in name:
                 tag = "O" if token == "the" else f"I-{kind}"  # IOB1, as CoNLL-2003
                 rows.append(f"{token} NNP I-NP {tag}")
         else:
