@@ -310,11 +310,12 @@ PRESETS: dict[str, Preset] = {
                     mode="max", log_every=20),
     ),
     "best": Preset(
-        TaggerDataConfig(batch_size=16),
+        TaggerDataConfig(batch_size=32),
         {"word_dim": 100, "char_encoder": "cnn", "char_dim": 30, "char_hidden": 50,
          "casing_dim": 8, "hidden_size": 200, "dropout": 0.5, "word_dropout": 0.05},
-        TrainConfig(epochs=100, optimizer="adam", lr=1e-3, clip_norm=5.0, monitor="f1",
-                    mode="max", log_every=100, time_budget_min=20.0),
+        TrainConfig(epochs=100, optimizer="adam", lr=2e-3, clip_norm=5.0, schedule="plateau",
+                    gamma=0.5, plateau_patience=1, monitor="f1", mode="max", log_every=100,
+                    time_budget_min=20.0),
     ),
 }
 
