@@ -10,7 +10,10 @@ BiLSTM 200+200 → CRF), interleaved round by round with medians (``common.inter
 * **tagging**: emissions + Viterbi for every sentence, in bucketed batches of 64 against
   one sentence at a time;
 * **Viterbi alone**: ``CRF.decode`` on precomputed emissions, batched (64) against one
-  sentence at a time — what batching the dynamic programme itself buys.
+  sentence at a time — what batching the dynamic programme itself buys;
+* **Adam step**: one optimizer step over the parameters of the same model with the full
+  CoNLL word vocabulary (17,494 rows), torch's default (foreach) Adam against its fused
+  kernel, which ``recur.training.build_optimizer`` uses.
 
 Run from the repository root (one thread, as the measured training run):
 
@@ -27,6 +30,7 @@ import argparse
 import os
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -96,9 +100,19 @@ def main(argv: list[str] | None = None) -> int:
         emissions = [(model(b), model.mask(b)) for b in batched]
         one_by_one = [(model(b), model.mask(b)) for b in single]
 
+    def step(optimizer, times: int = 20) -> None:
+        for _ in range(times):
+            optimizer.step()
+
     def viterbi(items) -> None:
         for e, m in items:
             model.crf.decode(e, m)
+
+    big = SequenceTagger(replace(config, num_words=17_494))
+    for p in big.parameters():
+        p.grad = torch.randn_like(p)
+    adam_foreach = torch.optim.Adam(big.parameters(), 1e-3, foreach=True)
+    adam_fused = torch.optim.Adam(big.parameters(), 1e-3, fused=True)
 
     timings = interleaved({
         "training": train_pass,
@@ -106,9 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         "tagging, one sentence at a time": lambda: tag(single),
         "Viterbi alone, batches of 64": lambda: viterbi(emissions),
         "Viterbi alone, one sentence at a time": lambda: viterbi(one_by_one),
+        "Adam step (17,494-word model), foreach": lambda: step(adam_foreach),
+        "Adam step (17,494-word model), fused": lambda: step(adam_fused),
     }, repeats)
     rows, results = [], {}
     for name, timing in timings.items():
+        if name.startswith("Adam"):
+            rows.append([name, f"{timing.median / 20 * 1e3:.1f} ms per step", "—"])
+            results[name] = {"ms_per_step": timing.median / 20 * 1e3, "samples": timing.samples}
+            continue
         rate = n / timing.median
         rows.append([name, f"{timing.median:.2f}", f"{rate:,.0f}"])
         results[name] = {"median_s": timing.median, "sentences_per_s": rate,

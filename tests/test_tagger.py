@@ -201,3 +201,9 @@ def test_pretrained_vectors_fill_the_embedding(data, tmp_path):
     weight = task.build_model().word_embed.weight
     assert weight[vocab.word_ids["paris"]].tolist() == [1, 2, 3, 4]
     assert weight[vocab.word_ids["zanzibar"]].tolist() == [0.5] * 4  # added to the vocabulary
+
+
+def test_summary_table(trained, capsys):
+    assert main(["summary", str(trained)]) == 0
+    table = capsys.readouterr().out
+    assert "crf (CRF)" in table and "rnn (Recurrent)" in table

@@ -21,4 +21,5 @@ def test_tagger_bench_quick(tmp_path, capsys, monkeypatch):
     assert "| Viterbi alone, batches of 64 |" in printed
     results = json.loads((tmp_path / "t.json").read_text())["results"]
     assert set(results) >= {"training", "tagging, batches of 64", "tagging, one sentence at a time"}
-    assert all(r["sentences_per_s"] > 0 for r in results.values())
+    assert all(r["sentences_per_s"] > 0 for name, r in results.items() if "Adam" not in name)
+    assert all(r["ms_per_step"] > 0 for name, r in results.items() if "Adam" in name)

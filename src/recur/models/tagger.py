@@ -21,6 +21,7 @@ model learns to lean on characters and casing for words it has not seen.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -83,6 +84,18 @@ class TaggerConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TaggerConfig:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+class TaggerInputs(NamedTuple):
+    """The tensors ``SequenceTagger`` reads (``recur.tasks.tagger.TaggerBatch`` has them too)."""
+
+    words: Tensor         # (B, T) word ids, 0-padded
+    casing: Tensor        # (B, T) casing classes
+    lengths: Tensor       # (B,)
+    chars: Tensor         # (U, W) character ids of the batch's distinct words
+    char_lengths: Tensor  # (U,)
+    char_index: Tensor    # (B, T) row of chars for each token
+    tags: Tensor | None = None
 
 
 class CharCNN(nn.Module):
@@ -152,6 +165,14 @@ class SequenceTagger(nn.Module):
         if config.head == "crf":
             allowed = allowed_transitions(list(config.tags), config.scheme) if config.constrained else None
             self.crf = CRF(len(config.tags), allowed)
+
+    def example_inputs(self) -> tuple[TaggerInputs]:
+        """A 2-sentence batch (lengths 5 and 3) for ``recur summary``."""
+        words = torch.tensor([[2, 3, 4, 5, 6], [7, 8, 9, 0, 0]]) % self.config.num_words
+        char_index = torch.tensor([[0, 1, 2, 3, 4], [5, 6, 7, 0, 0]])
+        chars = (torch.arange(8 * 4).reshape(8, 4) % (self.config.num_chars - 2)) + 2
+        return (TaggerInputs(words, torch.full_like(words, 3), torch.tensor([5, 3]), chars,
+                             torch.full((8,), 4), char_index),)
 
     def features(self, batch) -> Tensor:
         """The per-token input of the BiLSTM: (B, T, word_dim + chars + casing)."""
