@@ -207,3 +207,13 @@ def test_summary_table(trained, capsys):
     assert main(["summary", str(trained)]) == 0
     table = capsys.readouterr().out
     assert "crf (CRF)" in table and "rnn (Recurrent)" in table
+
+
+def test_bioes_model_with_char_lstm_trains_and_evaluates_on_iob1_data(data, tmp_path):
+    out = tmp_path / "bioes"
+    assert main(["train", "tagger", "--train", str(data[0]), "--valid", str(data[1]), "--out",
+                 str(out), "--preset", "small", "--epochs", "2", "--scheme", "bioes",
+                 "--char-encoder", "lstm", "--quiet"]) == 0
+    model = NERModel.load(out)
+    assert model.scheme == "bioes" and "S-LOC" in model.vocab.tags and "E-PER" in model.vocab.tags
+    assert 0 <= model.evaluate(data[1])["f1"] <= 1
