@@ -661,7 +661,7 @@ def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torc
         )
     adam = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     # torch's fused Adam kernel: the same update (tested), measured 2.6x faster than the
-    # default foreach path on one CPU thread for the 2.6M-parameter NER tagger
+    # default foreach path on one CPU thread for the 2.3M-parameter NER tagger
     # (bench/tagger.py, docs/benchmarks.md); it needs floating parameters on one CPU or
     # CUDA device.
     devices = {p.device.type for p in params}
