@@ -52,7 +52,7 @@ from recur import Recurrent
 from recur.models import ClassifierConfig, SequenceClassifier
 from recur.training import Task, TrainConfig, Trainer
 from recur.training.task import StepOutput
-from recur.training.trainer import seed_everything
+from recur.training.trainer import build_optimizer, seed_everything
 
 # Keys of the rows (tests check them).
 OVERHEAD_ROW_KEYS = ("contender", "step_ms", "vs_hand_loop", "overhead_pct", "steps_timed",
@@ -128,7 +128,7 @@ def hand_loop(batches: Sequence[TokenBatch], model_config: ClassifierConfig,
     seed_everything(config.seed)
     model = SequenceClassifier(model_config)
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = build_optimizer(model.parameters(), config)  # the Trainer's own (fused Adam)
     stamps = []
     for step, batch in enumerate(batches, start=1):
         logits = model(batch.tokens, batch.lengths)                               # (B,)

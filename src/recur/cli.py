@@ -2,6 +2,8 @@
 
     recur quickstart                      the main job: train and try the notes' IMDB model
     recur train sentiment --train PATH --out DIR [--preset seed|best] ...
+    recur train tagger --train PATH --valid PATH --out DIR [--preset best] ...
+    recur tag DIR --input FILE [--format conll|text]   named entities of a file
     recur evaluate DIR --data PATH [--json]
     recur predict DIR "text" ... | --input FILE [--json]
     recur summary DIR                     Keras-style layer table of a saved model
@@ -13,7 +15,7 @@
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, tag, translate, forecast, inspect, bench) answer with the issue
+(generate, translate, forecast, bench) answer with the issue
 that tracks them.
 """
 
@@ -27,7 +29,6 @@ import recur
 
 PLANNED = {
     "generate": "language modelling and text generation (issue #5)",
-    "tag": "named-entity tagging (issue #6)",
     "translate": "encoder-decoder translation (issue #7)",
     "forecast": "time-series forecasting (issue #8)",
     "bench": "the benchmark suite (issue #11; for now run the scripts in bench/)",
@@ -40,7 +41,7 @@ class CLIError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from recur.serve.command import add_arguments as add_serve_arguments
-    from recur.tasks import lab, sentiment
+    from recur.tasks import lab, sentiment, tagger
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     sent = tasks.add_parser("sentiment", help="text classification (many-to-one), e.g. IMDB")
     sentiment.add_train_arguments(sent)
     sent.set_defaults(run=sentiment.train_command)
+    tag_train = tasks.add_parser("tagger", help="named-entity tagging (many-to-many), CoNLL")
+    tagger.add_train_arguments(tag_train)
+    tag_train.set_defaults(run=tagger.train_command)
+
+    tag = verbs.add_parser("tag", help="named entities of a file with a saved tagger")
+    tagger.add_tag_arguments(tag)
+    tag.set_defaults(run=tagger.tag_command)
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")

@@ -660,7 +660,15 @@ def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torc
             weight_decay=config.weight_decay,
         )
     adam = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    # torch's fused Adam kernel: the same update (tested), measured 2.6x faster than the
+    # default foreach path on one CPU thread for the 2.3M-parameter NER tagger
+    # (bench/tagger.py, docs/benchmarks.md); it needs floating parameters on one CPU or
+    # CUDA device.
+    devices = {p.device.type for p in params}
+    fused = len(devices) == 1 and devices <= {"cpu", "cuda"} and all(
+        p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) for p in params)
+    return adam(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay,
+                fused=fused or None)
 
 
 def resolve_device(name: str, env: distributed.DistEnv | None = None) -> torch.device:
