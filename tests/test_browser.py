@@ -65,6 +65,18 @@ def test_pages_in_headless_chromium(tmp_path, echo_dir):
             if os.environ.get("RECUR_UPDATE_SCREENSHOTS") == "1":
                 shutil.copyfile(tmp_path / "page.png", SCREENSHOT)
 
+            box.fill("the plot was awful and dull")  # one text: words coloured by evidence
+            section.locator("button[type=submit]").click()
+            tokens = section.locator("[data-role=explanation] .token")
+            tokens.first.wait_for(timeout=15_000)
+            words = tokens.all_inner_texts()
+            assert words == ["the", "plot", "was", "awful", "and", "dull"]
+            scores = [float(t.get_attribute("data-score")) for t in tokens.all()]
+            assert words[scores.index(max(scores))] in ("awful", "dull")
+            page.screenshot(path=str(tmp_path / "explain.png"), full_page=True)
+            if os.environ.get("RECUR_UPDATE_SCREENSHOTS") == "1":
+                shutil.copyfile(tmp_path / "explain.png", SCREENSHOT.with_name("serve-explain.png"))
+
             box.fill("")  # an empty form still answers (the empty text)
             section.locator("button[type=submit]").click()
             labels.first.wait_for(timeout=15_000)

@@ -53,7 +53,7 @@ def test_health_models_and_openapi(client):
     assert client.get("/health").json()["status"] == "ok"
     (model,) = client.get("/models").json()["models"]
     assert model["name"] == "imdb" and model["task"] == "sentiment"
-    assert model["routes"] == ["predict"]
+    assert model["routes"] == ["explain", "predict"]
     assert model["config"]["cell"] == "lstm" and model["config"]["labels"] == ["negative", "positive"]
     schema = client.get("/openapi.json").json()
     assert {f"/v1/models/{{name}}/{route}" for route in ROUTES} <= set(schema["paths"])
@@ -120,6 +120,20 @@ def test_body_over_the_limit_is_413(run_dir):
             yield b'"]}'
         response = c.post("/v1/models/imdb/predict", content=chunks())
         assert response.status_code == 413
+
+
+def test_explain_gives_each_token_its_attribution(client, run_dir):
+    response = client.post("/v1/models/imdb/explain", json={"text": "the plot was awful and dull"})
+    assert response.status_code == 200
+    got = response.json()
+    e = SentimentModel.load(run_dir).explain("the plot was awful and dull", steps=32)
+    assert got["label"] == e.prediction.label == "negative"
+    assert [t["token"] for t in got["tokens"]] == e.tokens
+    scores = [t["score"] for t in got["tokens"]]
+    assert scores == pytest.approx(e.integrated_gradients.scores.tolist(), abs=1e-6)
+    assert got["tokens"][max(range(len(scores)), key=scores.__getitem__)]["token"] in ("awful", "dull")
+    bad = client.post("/v1/models/imdb/explain", json={"text": "x", "steps": 1})
+    assert bad.status_code == 422 and "steps" in bad.text
 
 
 # -- routes of other tasks, unknown names, path traversal ------------------------------------

@@ -40,6 +40,7 @@ from recur.serve.limits import Limits
 
 ROUTES: dict[str, str] = {
     "predict": "a sentiment (classifier) model",
+    "explain": "a sentiment (classifier) model",
     "generate": "a language model",
     "complete": "a language model",
     "tag": "a tagger model",

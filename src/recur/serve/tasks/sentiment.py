@@ -5,6 +5,11 @@ Request ``{"texts": ["...", ...]}`` (1 to ``max_batch_size`` texts of at most
 "probabilities": {label: p}}, ...]}`` in input order. Concurrent requests are
 micro-batched into one ``SentimentModel.predict`` call, which pads with lengths, so a text
 gets the same answer alone or in company (tests/test_serve.py).
+
+``POST /v1/models/{name}/explain`` with ``{"text": "...", "steps": 32}`` returns the
+prediction and each token's integrated-gradients attribution for it
+(``SentimentModel.explain``; positive = evidence for the predicted label): the web page
+colours the words with it.
 """
 
 from __future__ import annotations
@@ -68,6 +73,43 @@ def predict(model: SentimentModel, requests: list[PredictRequest],
     return responses
 
 
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="one text to explain", examples=["awful but i love it"])
+    steps: int = Field(32, ge=2, le=256, description="integrated-gradients steps")
+
+    @field_validator("text")
+    @classmethod
+    def _within_limits(cls, text: str, info: ValidationInfo) -> str:
+        return check_text("text", text, limits_of(info))
+
+
+class TokenScore(BaseModel):
+    token: str
+    score: float = Field(description="evidence for the predicted label (negative: against)")
+
+
+class ExplainResponse(BaseModel):
+    label: str
+    probability: float
+    method: str = Field(description="integrated_gradients")
+    tokens: list[TokenScore] = Field(description="the model's input tokens, after truncation")
+
+
+def explain(model: SentimentModel, requests: list[ExplainRequest],
+            limits: Limits) -> list[ExplainResponse]:
+    responses = []
+    for request in requests:
+        e = model.explain(request.text, steps=request.steps)
+        responses.append(ExplainResponse(
+            label=e.prediction.label, probability=e.prediction.probability,
+            method=e.integrated_gradients.method,
+            tokens=[TokenScore(token=t, score=float(v)) for t, v in
+                    zip(e.tokens, e.integrated_gradients.scores.tolist(), strict=True)]))
+    return responses
+
+
 def describe(model: SentimentModel) -> dict[str, Any]:
     c = model.model.config
     return {"labels": model.label_names, "cell": c.cell, "hidden_size": c.hidden_size,
@@ -83,5 +125,6 @@ def load(folder: Path) -> SentimentModel:
 
 HANDLER = register_handler(TaskHandler(
     task="sentiment", load=load, describe=describe,
-    routes={"predict": Route(PredictRequest, PredictResponse, run=predict)},
+    routes={"predict": Route(PredictRequest, PredictResponse, run=predict),
+            "explain": Route(ExplainRequest, ExplainResponse, run=explain, batch=False)},
 ))
