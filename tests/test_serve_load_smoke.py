@@ -18,7 +18,11 @@ def test_serve_load_answers_every_request_and_writes_results(tmp_path):
                     "--max-seconds", "20", "--out", str(out)], check=True, timeout=300,
                    capture_output=True)
     result = json.loads(out.read_text())
-    assert [level["concurrency"] for level in result["levels"]] == [1, 4]
+    assert [(level["micro_batching"], level["concurrency"]) for level in result["levels"]] == \
+        [("on", 1), ("on", 4), ("off", 1), ("off", 4)]
     for level in result["levels"]:
         assert level["answered"] == 10 and level["statuses"] == {"200": 10}
         assert 0 < level["p50_ms"] <= level["p99_ms"]
+    unbatched = [level for level in result["levels"] if level["micro_batching"] == "off"]
+    assert all(level["mean_batch"] == 1 for level in unbatched)
+    assert {r["backend"] for r in result["direct"]} == {"torch", "onnxruntime"}
