@@ -3,6 +3,9 @@
     recur quickstart                      the main job: train and try the notes' IMDB model
     recur train sentiment --train PATH --out DIR [--preset seed|best] ...
     recur evaluate DIR --data PATH [--json]
+    recur train translate --train-src PATH --train-tgt PATH --valid-src PATH --valid-tgt PATH --out DIR
+    recur translate DIR "text" ... | --input FILE [--beam 5]
+    recur evaluate DIR --src PATH --ref PATH [--beam 5] [--json]   (translation models)
     recur predict DIR "text" ... | --input FILE [--json]
     recur summary DIR                     Keras-style layer table of a saved model
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
@@ -11,7 +14,7 @@
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, tag, translate, forecast, inspect, serve, export, bench) answer with the issue
+(generate, tag, forecast, inspect, serve, export, bench) answer with the issue
 that tracks them.
 """
 
@@ -26,7 +29,6 @@ import recur
 PLANNED = {
     "generate": "language modelling and text generation (issue #5)",
     "tag": "named-entity tagging (issue #6)",
-    "translate": "encoder-decoder translation (issue #7)",
     "forecast": "time-series forecasting (issue #8)",
     "inspect": "gradient flow and gate inspection (issue #9)",
     "serve": "the HTTP API and web page (issue #10)",
@@ -40,7 +42,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recur.tasks import lab, sentiment
+    from recur.tasks import lab, sentiment, translate
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -59,12 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     sent = tasks.add_parser("sentiment", help="text classification (many-to-one), e.g. IMDB")
     sentiment.add_train_arguments(sent)
     sent.set_defaults(run=sentiment.train_command)
+    trans = tasks.add_parser("translate", help="encoder-decoder translation, e.g. Multi30k de-en")
+    translate.add_train_arguments(trans)
+    trans.set_defaults(run=translate.train_command)
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")
-    evaluate.add_argument("--data", required=True, help="labelled data file or folder")
+    evaluate.add_argument("--data", help="labelled data file or folder")
+    evaluate.add_argument("--src", help="translation: source sentences, one per line")
+    evaluate.add_argument("--ref", help="translation: reference translations, line-aligned")
+    evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1: greedy)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.set_defaults(run=lambda a: dispatch(a, "evaluate"))
+    evaluate.set_defaults(run=evaluate_command)
 
     predict = verbs.add_parser("predict", help="predictions of a saved model")
     predict.add_argument("model", help="checkpoint folder")
@@ -72,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="file with one text per line")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
     predict.set_defaults(run=lambda a: dispatch(a, "predict"))
+
+    tr = verbs.add_parser("translate", help="translate sentences with a saved translation model")
+    translate.add_translate_arguments(tr)
+    tr.set_defaults(run=translate.translate_command)
 
     summ = verbs.add_parser("summary", help="layer table with output shapes and parameters")
     summ.add_argument("model", help="checkpoint folder")
@@ -110,6 +122,12 @@ def dispatch(args: argparse.Namespace, action: str) -> int:
 
     module = task_module_for(args.model)
     return getattr(module, f"{action}_command")(args)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    if args.data is None and args.src is None:
+        raise CLIError("evaluate needs --data PATH (or --src PATH --ref PATH for a translation model)")
+    return dispatch(args, "evaluate")
 
 
 def summary_command(args: argparse.Namespace) -> int:
