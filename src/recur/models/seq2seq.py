@@ -326,7 +326,7 @@ class Seq2Seq(nn.Module):
             if t > 0 and teacher_forcing < 1.0:
                 coin = torch.rand((), generator=generator)
                 if float(coin) >= teacher_forcing:
-                    gold = torch.where(gold == self.config.pad_id, gold, tokens)
+                    gold = tokens  # the model's own previous prediction
             step = self.step(gold, state, with_logits=teacher_forcing < 1.0)
             state = step.state
             readouts.append(step.readout)
@@ -357,6 +357,12 @@ class Seq2Seq(nn.Module):
 
     # -- decoding ---------------------------------------------------------------------------
 
+    def decoding_log_probs(self, logits: Tensor) -> Tensor:
+        """(B, V) log-probabilities for decoding: bos and pad are never produced."""
+        logits = logits.float()
+        logits[:, [self.config.bos_id, self.config.pad_id]] = float("-inf")
+        return logits.log_softmax(-1)
+
     @torch.no_grad()
     def greedy(self, src: Tensor, src_lengths: Tensor, max_len: int | Tensor) -> list[Translation]:
         """Greedy decoding of a batch: the argmax token at every step until ``eos_id``.
@@ -378,7 +384,7 @@ class Seq2Seq(nn.Module):
         for t in range(int(limit.max())):
             step = self.step(tokens, state)
             state = step.state
-            log_probs = step.logits.float().log_softmax(-1)                     # (B, V)
+            log_probs = self.decoding_log_probs(step.logits)                    # (B, V)
             best, tokens = log_probs.max(-1)                                    # (B,)
             scores += torch.where(done, 0.0, best).cpu()
             out.append(tokens)
@@ -412,7 +418,7 @@ class Seq2Seq(nn.Module):
 
         def step(tokens: Tensor, state: DecoderState):
             out = self.step(tokens, state)
-            return out.logits.float().log_softmax(-1), out.state, out.weights
+            return self.decoding_log_probs(out.logits), out.state, out.weights
 
         found = beam_search(step, state, torch.full((src.shape[0],), c.bos_id, dtype=torch.long,
                                                     device=src.device),
