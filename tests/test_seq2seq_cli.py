@@ -35,7 +35,8 @@ def test_train_writes_a_checkpoint_with_tokenizer_and_bleu(run):
     _, out = run
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["task"] == "translate"
-    assert (out / "best" / "vocab.json").is_file()  # a joint=False word tokenizer? see below
+    assert (out / "best" / "src" / "vocab.json").is_file()  # separate vocabularies
+    assert (out / "best" / "tgt" / "vocab.json").is_file()
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("valid_bleu" in r for r in records)
 
