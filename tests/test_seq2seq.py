@@ -23,7 +23,8 @@ def batch():
     return src, src_lengths, tgt_in, tgt_out
 
 
-VARIANTS = [("sutskever", {}), ("cho", {}), ("luong", {}), ("luong", {"attention": "dot", "encoder_hidden": 5}),
+VARIANTS = [("sutskever", {}), ("cho", {}), ("luong", {}),
+            ("luong", {"attention": "dot", "encoder_hidden": 5}),
             ("luong", {"attention": "additive", "cell": "lstm"}),
             ("luong", {"input_feeding": True}), ("bahdanau", {}),
             ("bahdanau", {"attention": "general", "encoder_layers": 2, "decoder_layers": 2})]
@@ -123,3 +124,35 @@ def test_bad_configs_are_named():
         Seq2SeqConfig(10, 10, 8, 9, architecture="cho", attention="dot")
     with pytest.raises(ValueError, match=r"eos_id must be an int in \[0, tgt_vocab_size=10\)"):
         Seq2SeqConfig(10, 10, 8, 10)
+
+
+@pytest.mark.parametrize(("architecture", "options"), [("luong", {"input_feeding": True}),
+                                                      ("bahdanau", {}), ("cho", {})])
+def test_beam_size_one_equals_greedy(architecture, options):
+    torch.manual_seed(1)
+    model = make(architecture, **options)
+    src, lengths, _, _ = batch()
+    greedy = model.greedy(src, lengths, 6)
+    beam = model.beam_search(src, lengths, 6, beam_size=1, length_penalty=0.0)
+    for g, (b,) in zip(greedy, beam, strict=True):
+        assert b.tokens == g.tokens
+        assert b.score == pytest.approx(g.score, abs=1e-4)
+        if g.weights is not None:
+            torch.testing.assert_close(b.weights, g.weights)
+
+
+def test_beam_hypotheses_are_sorted_and_score_at_least_greedy():
+    torch.manual_seed(2)
+    model = make("luong", cell="lstm")
+    src, lengths, _, _ = batch()
+    greedy = model.greedy(src, lengths, 5)
+    beams = model.beam_search(src, lengths, 5, beam_size=4, n_best=3, length_penalty=0.0)
+    for g, hyps in zip(greedy, beams, strict=True):
+        assert len(hyps) == 3
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+        # with no length penalty the best beam is at least as likely as the greedy path
+        # (both end with eos within max_len here, or both run to max_len)
+        assert scores[0] >= g.score - 1e-4 or len(g.tokens) == 5
+        for h in hyps:
+            assert BOS not in h.tokens and 0 not in h.tokens and EOS not in h.tokens

@@ -346,6 +346,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher-forcing", type=float, help="probability in [0, 1]")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--max-steps", type=int,
+                        help="stop after this many optimizer steps (cosine decays over them)")
     parser.add_argument("--lr", type=float)
     parser.add_argument("--schedule", choices=["constant", "step", "cosine", "plateau"])
     parser.add_argument("--clip-norm", type=float)
@@ -383,7 +385,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TranslationDataConfig, 
     if model["architecture"] != "luong":
         model.pop("input_feeding", None)
     training = replace(preset.training, **_given({
-        "epochs": args.epochs, "lr": args.lr, "schedule": args.schedule,
+        "epochs": args.epochs, "max_steps": args.max_steps, "lr": args.lr,
+        "schedule": args.schedule,
         "clip_norm": args.clip_norm, "time_budget_min": args.time_budget,
         "precision": args.precision, "device": args.device, "seed": args.seed,
         "quiet": args.quiet or None, "batch_size": data.batch_size}))
