@@ -259,6 +259,7 @@ class Output(NamedTuple):
     text: str
     score: float
     weights: torch.Tensor | None
+    ids: tuple[int, ...] = ()     # the generated target ids (eos excluded)
 
 
 class Translator:
@@ -307,8 +308,38 @@ class Translator:
                 results[i] = [self._output(sentences[i], h) for h in hyps]
         return results
 
+    def tokens(self, output: Output) -> tuple[list[str], list[str]]:
+        """The source and target subword strings, as the attention weights index them."""
+        t = self.tokenizers
+        ids = encode_sources(t, [output.source], self.data.max_source_length)[0]
+        return [t.src.id_to_token(i) for i in ids], [t.tgt.id_to_token(i) for i in output.ids]
+
+    def plot_attention(self, output: Output, path: str | Path) -> Path:
+        """A PNG heatmap of ``output.weights``: target tokens (rows) × source tokens."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        if output.weights is None:
+            raise ValueError("this model has no attention (architecture sutskever or cho); "
+                             "there is no alignment to draw")
+        src, tgt = self.tokens(output)
+        weights = output.weights.float().numpy()
+        fig = Figure(figsize=(1.5 + 0.4 * len(src), 1.5 + 0.35 * (len(tgt) + 1)))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(src)), src, rotation=90)
+        ax.set_yticks(range(len(tgt)), tgt)
+        ax.set_xlabel("source")
+        ax.set_ylabel("translation")
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, dpi=100)
+        return path
+
     def _output(self, source: str, hyp: Translation) -> Output:
-        return Output(source, self.tokenizers.decode(hyp.tokens), hyp.score, hyp.weights)
+        return Output(source, self.tokenizers.decode(hyp.tokens), hyp.score, hyp.weights,
+                      tuple(hyp.tokens))
 
     def evaluate(self, data: ParallelTexts, beam: int = 1) -> dict[str, Any]:
         """BLEU and chrF of the translations of ``data.src`` against ``data.tgt``."""
@@ -463,6 +494,8 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-best", type=int, default=1, help="translations per sentence")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--attention-png", metavar="PATH",
+                        help="draw the first sentence's attention (alignment heatmap) to PATH")
 
 
 def translate_command(args: argparse.Namespace) -> int:
@@ -472,8 +505,12 @@ def translate_command(args: argparse.Namespace) -> int:
     if not sentences:
         raise ValueError("give sentences to translate as arguments or --input FILE, got none")
     translator = Translator.load(args.model)
-    for outputs in translator.translate(sentences, beam=args.beam, batch_size=args.batch_size,
-                                        n_best=args.n_best):
+    results = translator.translate(sentences, beam=args.beam, batch_size=args.batch_size,
+                                   n_best=args.n_best)
+    if args.attention_png:
+        path = translator.plot_attention(results[0][0], args.attention_png)
+        print(f"attention of sentence 1 drawn to {path}", file=sys.stderr)
+    for outputs in results:
         for o in outputs:
             if args.json:
                 print(json.dumps({"source": o.source, "translation": o.text, "score": o.score}))
