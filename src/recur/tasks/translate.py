@@ -118,9 +118,9 @@ PRESETS: dict[str, Preset] = {
         TranslationDataConfig(vocab_size=6000, batch_size=64, label_smoothing=0.1),
         {"architecture": "luong", "attention": "general", "embed_dim": 256, "cell": "lstm",
          "encoder_hidden": 256, "decoder_hidden": 512, "dropout": 0.2},
-        TrainConfig(epochs=6, optimizer="adam", lr=2e-3, clip_norm=1.0, schedule="cosine",
-                    warmup_steps=200, precision="bf16", monitor="bleu", mode="max",
-                    time_budget_min=35.0, log_every=50),
+        TrainConfig(epochs=6, max_steps=1000, optimizer="adam", lr=2e-3, clip_norm=1.0,
+                    schedule="cosine", warmup_steps=200, precision="bf16", monitor="bleu",
+                    mode="max", time_budget_min=35.0, log_every=50),
     ),
 }
 
