@@ -89,12 +89,12 @@ def test_learns_to_reverse_short_sequences(tmp_path):
         src = [" ".join(rng.choice(letters) for _ in range(rng.randint(3, 6))) for _ in range(n)]
         return ParallelTexts(src, [" ".join(reversed(s.split())) for s in src])
 
-    train_data, valid = pairs(3000), pairs(200)
+    train_data, valid = pairs(6000), pairs(200)
     preset = PRESETS["small"]
     from dataclasses import replace
 
     data = replace(preset.data, tokenizer="word", vocab_size=20, batch_size=64)
-    training = replace(preset.training, epochs=12, quiet=True)
+    training = replace(preset.training, epochs=12, schedule="cosine", quiet=True)
     model = dict(preset.model) | {"dropout": 0.0}
     _, translator = train(train_data, valid, tmp_path / "run", data, model, training,
                           say=lambda *_: None)
