@@ -279,8 +279,17 @@ class Translator:
 
     @torch.no_grad()
     def translate(self, sentences: list[str], beam: int = 1, batch_size: int = 64,
-                  n_best: int = 1) -> list[list[Output]]:
-        """The ``n_best`` translations of each sentence (greedy when ``beam`` is 1)."""
+                  n_best: int = 1, length_penalty: float | None = None,
+                  max_length_ratio: float | None = None) -> list[list[Output]]:
+        """The ``n_best`` translations of each sentence (greedy when ``beam`` is 1).
+
+        ``length_penalty`` (beam score = log p / length ** alpha) and ``max_length_ratio``
+        (at most ratio · source length + 5 tokens) default to the checkpoint's data config.
+        """
+        alpha = self.data.length_penalty if length_penalty is None else length_penalty
+        ratio = self.data.max_length_ratio if max_length_ratio is None else max_length_ratio
+        if not ratio > 0:
+            raise ValueError(f"max_length_ratio must be > 0, got {ratio!r}")
         if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
             raise ValueError(f"beam must be an int >= 1, got {beam!r}")
         check_positive_int("batch_size", batch_size)
@@ -296,13 +305,13 @@ class Translator:
         batcher = ParallelBatcher([ids[i] for i in todo], None, bos_id=t.bos_id, eos_id=t.eos_id,
                                   pad_id=t.pad_id, batch_size=batch_size)
         for batch in batcher.batches(0):
-            limit = max_target_length(batch.src_lengths, self.data.max_length_ratio)
+            limit = max_target_length(batch.src_lengths, ratio)
             if beam == 1:
                 found = [[h] for h in self.model.greedy(batch.src, batch.src_lengths, limit)]
             else:
                 found = self.model.beam_search(batch.src, batch.src_lengths, int(limit.max()),
                                                beam_size=beam, n_best=n_best,
-                                               length_penalty=self.data.length_penalty)
+                                               length_penalty=alpha)
             for position, hyps in zip(batch.index.tolist(), found, strict=True):
                 i = todo[position]
                 results[i] = [self._output(sentences[i], h) for h in hyps]
@@ -492,6 +501,10 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="file with one sentence per line (.gz ok)")
     parser.add_argument("--beam", type=int, default=5, help="beam size (1: greedy)")
     parser.add_argument("--n-best", type=int, default=1, help="translations per sentence")
+    parser.add_argument("--length-penalty", type=float,
+                        help="beam score = log p / length ** this (default: the checkpoint's, 1.0)")
+    parser.add_argument("--max-length-ratio", type=float,
+                        help="generate at most ratio x source length + 5 tokens (default 2.0)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--attention-png", metavar="PATH",
@@ -506,7 +519,8 @@ def translate_command(args: argparse.Namespace) -> int:
         raise ValueError("give sentences to translate as arguments or --input FILE, got none")
     translator = Translator.load(args.model)
     results = translator.translate(sentences, beam=args.beam, batch_size=args.batch_size,
-                                   n_best=args.n_best)
+                                   n_best=args.n_best, length_penalty=args.length_penalty,
+                                   max_length_ratio=args.max_length_ratio)
     if args.attention_png:
         path = translator.plot_attention(results[0][0], args.attention_png)
         print(f"attention of sentence 1 drawn to {path}", file=sys.stderr)
