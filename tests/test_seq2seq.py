@@ -156,3 +156,11 @@ def test_beam_hypotheses_are_sorted_and_score_at_least_greedy():
         assert scores[0] >= g.score - 1e-4 or len(g.tokens) == 5
         for h in hyps:
             assert BOS not in h.tokens and 0 not in h.tokens and EOS not in h.tokens
+
+
+def test_summary_table_lists_encoder_decoder_and_attention():
+    from recur.summary import summary
+
+    table = summary(make("luong"))
+    for name in ("encoder (Recurrent)", "decoder (Recurrent)", "attention (Attention)", "out (Linear)"):
+        assert name in table

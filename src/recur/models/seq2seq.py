@@ -194,6 +194,12 @@ class Seq2Seq(nn.Module):
         if c.tie_embeddings:
             self.out.weight = self.tgt_embed.weight
 
+    def example_inputs(self, batch_size: int = 2, length: int = 20) -> tuple[Tensor, Tensor, Tensor]:
+        """Inputs for ``recur.summary``: src (B, S), src_lengths (B,), tgt_in (B, T)."""
+        src = torch.full((batch_size, length), self.config.bos_id % self.config.src_vocab_size)
+        tgt_in = torch.full((batch_size, length), self.config.bos_id)
+        return src, torch.full((batch_size,), length), tgt_in
+
     # -- encoder --------------------------------------------------------------------------
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, tuple[Tensor, ...]]:
