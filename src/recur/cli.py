@@ -5,6 +5,9 @@
     recur train tagger --train PATH --valid PATH --out DIR [--preset best] ...
     recur tag DIR --input FILE [--format conll|text]   named entities of a file
     recur evaluate DIR --data PATH [--json]
+    recur train translate --train-src PATH --train-tgt PATH --valid-src PATH --valid-tgt PATH --out DIR
+    recur translate DIR "text" ... | --input FILE [--beam 5]
+    recur evaluate DIR --src PATH --ref PATH [--beam 5] [--json]   (translation models)
     recur predict DIR "text" ... | --input FILE [--json]
     recur summary DIR                     Keras-style layer table of a saved model
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
@@ -15,7 +18,7 @@
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, translate, forecast, bench) answer with the issue
+(generate, forecast, bench) answer with the issue
 that tracks them.
 """
 
@@ -29,7 +32,6 @@ import recur
 
 PLANNED = {
     "generate": "language modelling and text generation (issue #5)",
-    "translate": "encoder-decoder translation (issue #7)",
     "forecast": "time-series forecasting (issue #8)",
     "bench": "the benchmark suite (issue #11; for now run the scripts in bench/)",
 }
@@ -41,7 +43,7 @@ class CLIError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from recur.serve.command import add_arguments as add_serve_arguments
-    from recur.tasks import lab, sentiment, tagger
+    from recur.tasks import lab, sentiment, tagger, translate
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -67,12 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     tag = verbs.add_parser("tag", help="named entities of a file with a saved tagger")
     tagger.add_tag_arguments(tag)
     tag.set_defaults(run=tagger.tag_command)
+    trans = tasks.add_parser("translate", help="encoder-decoder translation, e.g. Multi30k de-en")
+    translate.add_train_arguments(trans)
+    trans.set_defaults(run=translate.train_command)
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")
-    evaluate.add_argument("--data", required=True, help="labelled data file or folder")
+    evaluate.add_argument("--data", help="labelled data file or folder")
+    evaluate.add_argument("--src", help="translation: source sentences, one per line")
+    evaluate.add_argument("--ref", help="translation: reference translations, line-aligned")
+    evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1: greedy)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.set_defaults(run=lambda a: dispatch(a, "evaluate"))
+    evaluate.set_defaults(run=evaluate_command)
 
     predict = verbs.add_parser("predict", help="predictions of a saved model")
     predict.add_argument("model", help="checkpoint folder")
@@ -84,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--onnx", metavar="FILE", help="with --backend onnx: the file from "
                          "`recur export` (default: export to a temporary file first)")
     predict.set_defaults(run=lambda a: dispatch(a, "predict"))
+
+    tr = verbs.add_parser("translate", help="translate sentences with a saved translation model")
+    translate.add_translate_arguments(tr)
+    tr.set_defaults(run=translate.translate_command)
 
     summ = verbs.add_parser("summary", help="layer table with output shapes and parameters")
     summ.add_argument("model", help="checkpoint folder")
@@ -147,6 +159,12 @@ def dispatch(args: argparse.Namespace, action: str) -> int:
         task = module.__name__.rsplit(".", 1)[-1]
         raise CLIError(f"recur {args.command} does not support {task} models yet")
     return command(args)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    if args.data is None and args.src is None:
+        raise CLIError("evaluate needs --data PATH (or --src PATH --ref PATH for a translation model)")
+    return dispatch(args, "evaluate")
 
 
 def summary_command(args: argparse.Namespace) -> int:

@@ -80,6 +80,7 @@ HEADER_VERSION = 1
 
 STANDARDIZE_MODES = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
 SUBWORD_KINDS = ("bpe", "wordpiece")
+PRETOKENIZERS = ("whitespace", "metaspace")
 
 # tf.strings.lower with its default encoding="" is absl::AsciiStrToLower: A-Z only.
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -441,6 +442,10 @@ class SubwordTokenizerConfig:
         min_freq: minimum count of a pair/piece to be merged/kept.
         lowercase: lower-case (full Unicode) after NFKC.
         strip_html: run :func:`recur.data.text.clean_text` before encoding.
+        pretokenizer: ``"whitespace"`` (split on whitespace and punctuation; decoding puts
+            a space between every word and punctuation mark) or ``"metaspace"`` (BPE only;
+            spaces are kept as ``▁`` so ``decode(encode(text))`` gives the text back with
+            runs of whitespace collapsed: what detokenized metrics such as BLEU need).
     """
 
     kind: str = "bpe"
@@ -448,6 +453,7 @@ class SubwordTokenizerConfig:
     min_freq: int = 2
     lowercase: bool = True
     strip_html: bool = True
+    pretokenizer: str = "whitespace"
 
     def __post_init__(self) -> None:
         if self.kind not in SUBWORD_KINDS:
@@ -457,6 +463,10 @@ class SubwordTokenizerConfig:
         for name in ("lowercase", "strip_html"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.pretokenizer not in PRETOKENIZERS:
+            raise ValueError(f"pretokenizer must be one of {PRETOKENIZERS}, got {self.pretokenizer!r}")
+        if self.pretokenizer == "metaspace" and self.kind != "bpe":
+            raise ValueError(f"pretokenizer 'metaspace' needs kind 'bpe', got {self.kind!r}")
 
 
 class SubwordTokenizer:
@@ -469,6 +479,7 @@ class SubwordTokenizer:
         min_freq: int = 2,
         lowercase: bool = True,
         strip_html: bool = True,
+        pretokenizer: str = "whitespace",
     ) -> None:
         self.config = SubwordTokenizerConfig(
             kind=kind,
@@ -476,6 +487,7 @@ class SubwordTokenizer:
             min_freq=min_freq,
             lowercase=lowercase,
             strip_html=strip_html,
+            pretokenizer=pretokenizer,
         )
         self._hf: Any = None  # tokenizers.Tokenizer once fitted or loaded
 
@@ -494,6 +506,8 @@ class SubwordTokenizer:
 
         specials = [SUBWORD_PAD_TOKEN, OOV_TOKEN]  # trained ids follow this order: 0, 1
         cfg = self.config
+        if cfg.pretokenizer == "metaspace":
+            return self._new_metaspace_model(specials)
         if cfg.kind == "bpe":
             hf = HFTokenizer(models.BPE(unk_token=OOV_TOKEN, end_of_word_suffix="</w>"))
             hf.decoder = decoders.BPEDecoder(suffix="</w>")
@@ -517,6 +531,23 @@ class SubwordTokenizer:
         steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if cfg.lowercase else [])
         hf.normalizer = normalizers.Sequence(steps)
         hf.pre_tokenizer = pre_tokenizers.Whitespace()
+        return hf, trainer
+
+    def _new_metaspace_model(self, specials: list[str]) -> tuple[Any, Any]:
+        """Reversible BPE: words start with ``▁``, punctuation is its own piece."""
+        from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
+        from tokenizers import Tokenizer as HFTokenizer
+
+        cfg = self.config
+        hf = HFTokenizer(models.BPE(unk_token=OOV_TOKEN))
+        steps = [normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+        hf.normalizer = normalizers.Sequence(steps + ([normalizers.Lowercase()] if cfg.lowercase else []))
+        hf.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation(behavior="isolated")]
+        )
+        hf.decoder = decoders.Metaspace()
+        trainer = trainers.BpeTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_freq,
+                                      special_tokens=specials, show_progress=False)
         return hf, trainer
 
     def _prepare(self, text: str) -> str:

@@ -11,7 +11,11 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-TASK_MODULES = {"sentiment": "recur.tasks.sentiment", "tagger": "recur.tasks.tagger"}
+TASK_MODULES = {
+    "sentiment": "recur.tasks.sentiment",
+    "tagger": "recur.tasks.tagger",
+    "translate": "recur.tasks.translate",
+}
 
 
 def task_module_for(folder: str | Path) -> ModuleType:
