@@ -4,6 +4,10 @@
     recur train sentiment --train PATH --out DIR [--preset seed|best] ...
     recur evaluate DIR --data PATH [--json]
     recur predict DIR "text" ... | --input FILE [--json]
+
+    recur train forecast --series NAME | --csv FILE --column C --out DIR [--horizon H]
+    recur forecast DIR [--csv FILE] [--plot out.png] [--json]
+    recur evaluate DIR [--json]           a forecaster: test MASE, sMAPE, ... on its series
     recur summary DIR                     Keras-style layer table of a saved model
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
     recur data download imdb [--root DIR] fetch a public dataset (needs internet)
@@ -11,7 +15,7 @@
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, tag, translate, forecast, inspect, serve, export, bench) answer with the issue
+(generate, tag, translate, inspect, serve, export, bench) answer with the issue
 that tracks them.
 """
 
@@ -27,7 +31,6 @@ PLANNED = {
     "generate": "language modelling and text generation (issue #5)",
     "tag": "named-entity tagging (issue #6)",
     "translate": "encoder-decoder translation (issue #7)",
-    "forecast": "time-series forecasting (issue #8)",
     "inspect": "gradient flow and gate inspection (issue #9)",
     "serve": "the HTTP API and web page (issue #10)",
     "export": "ONNX export (issue #10)",
@@ -40,7 +43,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recur.tasks import lab, sentiment
+    from recur.tasks import forecast, lab, sentiment
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -59,10 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     sent = tasks.add_parser("sentiment", help="text classification (many-to-one), e.g. IMDB")
     sentiment.add_train_arguments(sent)
     sent.set_defaults(run=sentiment.train_command)
+    fore = tasks.add_parser("forecast", help="time-series forecasting (bundled or CSV series)")
+    forecast.add_train_arguments(fore)
+    fore.set_defaults(run=forecast.train_command)
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")
-    evaluate.add_argument("--data", required=True, help="labelled data file or folder")
+    evaluate.add_argument("--data", help="labelled data file or folder (required for "
+                          "classifiers; a forecaster re-reads its own series, or this CSV)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=lambda a: dispatch(a, "evaluate"))
 
@@ -72,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="file with one text per line")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
     predict.set_defaults(run=lambda a: dispatch(a, "predict"))
+
+    fc = verbs.add_parser("forecast", help="forecast the future of a series with a saved model")
+    forecast.add_forecast_arguments(fc)
+    fc.set_defaults(run=forecast.forecast_command)
 
     summ = verbs.add_parser("summary", help="layer table with output shapes and parameters")
     summ.add_argument("model", help="checkpoint folder")
@@ -109,6 +120,8 @@ def dispatch(args: argparse.Namespace, action: str) -> int:
     from recur.tasks import task_module_for
 
     module = task_module_for(args.model)
+    if action == "evaluate" and args.data is None and getattr(module, "EVALUATE_NEEDS_DATA", True):
+        raise CLIError(f"evaluate needs --data PATH for this model ({module.__name__})")
     return getattr(module, f"{action}_command")(args)
 
 

@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-TASK_MODULES = {"sentiment": "recur.tasks.sentiment"}
+TASK_MODULES = {"sentiment": "recur.tasks.sentiment", "forecast": "recur.tasks.forecast"}
 
 
 def task_module_for(folder: str | Path) -> ModuleType:
