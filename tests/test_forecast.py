@@ -168,12 +168,31 @@ def test_seq2seq_feeds_its_own_median_forward():
     model = Forecaster(config).eval()
     x, f = torch.randn(1, 6, 1), torch.zeros(1, 3, 0)
     with torch.no_grad():
+        model.members[0].head.weight.normal_()        # the last layer starts at zero
         before = model(x, f)
         model.members[0].head.bias += 1.0
         after = model(x, f)
     delta = (after - before).squeeze()
     assert delta[0] == pytest.approx(1.0, abs=1e-6)            # the bias itself
     assert abs(float(delta[1]) - 1.0) > 1e-4                   # plus the fed-back change
+
+
+@pytest.mark.parametrize("anchor", ["last", "seasonal"])
+def test_untrained_forecaster_predicts_its_baseline(tmp_path, anchor):
+    """The last layer starts at zero, so before training the forecast is the baseline."""
+    from recur.tasks.forecast import ForecastDataConfig, ForecastTask, SeriesInfo, series_covariates
+
+    series = synthetic()
+    train = series.values[:108]
+    data = ForecastDataConfig(input_length=24, horizon=12, anchor=anchor, period=12)
+    cov = series_covariates("calendar", 120, 12, series.dates, "MS")
+    config = ForecasterConfig(horizon=12, num_covariates=cov.shape[1], hidden_size=8)
+    task = ForecastTask(train, cov, data, config, SeriesInfo("s", False, None, None, None, "MS",
+                                                              12, 108))
+    model = ForecastModel(task.build_model(), task.scaler, data, task.series)
+    pred = model.forecast(series, end=108).median
+    expected = fe.seasonal_naive(train, 12, 12) if anchor == "seasonal" else fe.naive(train, 12)
+    np.testing.assert_allclose(pred, expected, rtol=1e-5)
 
 
 def test_quantiles_config_is_checked():

@@ -111,6 +111,12 @@ class _Member(nn.Module):
             self.decoder = Recurrent(c.cell, 1 + K, c.hidden_size, c.num_layers,
                                      **c.cell_options)
             self.head = nn.Linear(c.hidden_size, Q)
+        # The last layer starts at zero: an untrained forecaster predicts its baseline (the
+        # last value, or seasonal naive with a seasonal anchor) and training learns the
+        # correction — a short run cannot do worse than the baseline by much.
+        last = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, x: Tensor, future: Tensor) -> Tensor:
         c = self.config

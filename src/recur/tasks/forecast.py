@@ -270,7 +270,7 @@ class FitSettings:
     anchor: str = "last"
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     ensemble: int = 1
-    steps: int = 600
+    steps: int = 200
     lr: float = 3e-3
     batch_size: int = 64
     seed: int = 0
@@ -327,16 +327,16 @@ class BacktestResult(NamedTuple):
 
 
 def candidate_settings(series: TimeSeries, base: FitSettings, train_length: int) -> list[FitSettings]:
-    """The tuning grid: anchor ∈ {last, seasonal (if m > 1)} × transform ∈ {none, log
+    """The tuning grid: anchor ∈ {none, last, seasonal (if m > 1)} × transform ∈ {none, log
     (positive series only)}, at the base input length (default: 3 periods in [16, 96])."""
     L = base.input_length or default_input_length(series.period)
-    anchors = ["last", "seasonal"] if series.period > 1 else ["last"]
+    anchors = ["none", "last", "seasonal"] if series.period > 1 else ["none", "last"]
     transforms = ["none", "log"] if np.min(series.values[:train_length]) > 0 else ["none"]
     return [replace(base, input_length=L, anchor=a, transform=t)
             for a in anchors for t in transforms]
 
 
-def backtest(series: TimeSeries, train_length: int, candidates: list[FitSettings], folds: int = 2,
+def backtest(series: TimeSeries, train_length: int, candidates: list[FitSettings], folds: int = 3,
              say=None) -> list[BacktestResult]:
     """Rolling-origin MASE of each candidate inside ``series.values[:train_length]``."""
     check_positive_int("folds", folds)
@@ -358,7 +358,7 @@ def backtest(series: TimeSeries, train_length: int, candidates: list[FitSettings
     return results
 
 
-def tune_and_fit(series: TimeSeries, base: FitSettings, out: str | Path, *, folds: int = 2,
+def tune_and_fit(series: TimeSeries, base: FitSettings, out: str | Path, *, folds: int = 3,
                  tune: bool = True, info: SeriesInfo | None = None, overwrite: bool = False,
                  time_budget_min: float | None = None, say=None,
                  final_ensemble: int | None = None) -> tuple[ForecastModel, list[BacktestResult]]:
@@ -406,11 +406,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantiles", default="0.1,0.5,0.9",
                         help="comma-separated quantile levels including 0.5")
     parser.add_argument("--ensemble", type=int, default=1, help="members averaged (seeds)")
-    parser.add_argument("--steps", type=int, default=600, help="optimizer steps")
+    parser.add_argument("--steps", type=int, default=200, help="optimizer steps")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--tune", action="store_true", help="choose the anchor and the "
                         "transform by rolling-origin backtesting inside the training part")
-    parser.add_argument("--folds", type=int, default=2, help="backtest folds (with --tune)")
+    parser.add_argument("--folds", type=int, default=3, help="backtest folds (with --tune)")
     parser.add_argument("--time-budget", type=float, metavar="MIN")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run")

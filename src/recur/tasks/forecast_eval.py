@@ -15,7 +15,8 @@ Baselines, each fitted on the training part only and forecasting its next h valu
 * ``seasonal_naive``: the value one period m earlier (y_{T+k} = y_{T+k−m·ceil(k/m)}).
 * ``ets``: statsmodels ``ETSModel``, the lowest-AIC of additive/multiplicative error,
   none/additive damped trend, none/additive/multiplicative season (multiplicative only for
-  positive series; season only when m ≤ 52 and the training part holds two periods).
+  positive series; season only when the training part holds two periods; for m > 52 the
+  initial states come from statsmodels' heuristic rather than being estimated).
 * ``arima``: pmdarima's ``auto_arima`` (stepwise AIC search over statsmodels SARIMAX);
   seasonal with period m when m ≤ 52; for longer periods (Taylor's 336 half-hours) it is
   fitted to the seasonally differenced series and integrated back, i.e. a
@@ -108,7 +109,10 @@ def ets_select(train: np.ndarray, period: int,
         raise ImportError(f"the ETS baseline needs statsmodels: {FORECAST_EXTRA}") from None
     train = np.asarray(train, dtype=np.float64)
     positive = bool(np.min(train) > 0)
-    seasonal_ok = 1 < period <= 52 and len(train) >= 2 * period + 2
+    seasonal_ok = period > 1 and len(train) >= 2 * period + 2
+    # A long season (Taylor's 336 half-hours) would make its initial states hundreds of
+    # free parameters: start them from statsmodels' heuristic instead of estimating them.
+    init = {"initialization_method": "heuristic"} if period > 52 else {}
     best, best_aic = None, math.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -118,7 +122,8 @@ def ets_select(train: np.ndarray, period: int,
                     if seasonal is not None and not seasonal_ok:
                         continue
                     spec = {"error": error, "trend": trend, "damped_trend": trend is not None,
-                            "seasonal": seasonal, "seasonal_periods": period if seasonal else None}
+                            "seasonal": seasonal, "seasonal_periods": period if seasonal else None,
+                            **init}
                     try:
                         fitted = ETSModel(train, **spec).fit(disp=False, maxiter=200)
                     except (ValueError, np.linalg.LinAlgError):
