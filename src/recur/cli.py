@@ -8,6 +8,7 @@
     recur train forecast --series NAME | --csv FILE --column C --out DIR [--horizon H]
     recur forecast DIR [--csv FILE] [--plot out.png] [--json]
     recur evaluate DIR [--json]           a forecaster: test MASE, sMAPE, ... on its series
+    recur train digits --mode row|pixel|cnn|mixed [--cell C] --out DIR   sequential images
     recur summary DIR                     Keras-style layer table of a saved model
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
     recur data download imdb [--root DIR] fetch a public dataset (needs internet)
@@ -43,7 +44,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recur.tasks import forecast, lab, sentiment
+    from recur.tasks import forecast, images, lab, sentiment
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     fore = tasks.add_parser("forecast", help="time-series forecasting (bundled or CSV series)")
     forecast.add_train_arguments(fore)
     fore.set_defaults(run=forecast.train_command)
+    dig = tasks.add_parser("digits", help="sequential images: scikit-learn digits by row, "
+                           "by pixel, or CNN + RNN")
+    images.add_train_arguments(dig)
+    dig.set_defaults(run=images.train_command)
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")

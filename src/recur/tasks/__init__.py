@@ -11,7 +11,8 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-TASK_MODULES = {"sentiment": "recur.tasks.sentiment", "forecast": "recur.tasks.forecast"}
+TASK_MODULES = {"sentiment": "recur.tasks.sentiment", "forecast": "recur.tasks.forecast",
+                "digits": "recur.tasks.images"}
 
 
 def task_module_for(folder: str | Path) -> ModuleType:
