@@ -9,6 +9,11 @@
     recur translate DIR "text" ... | --input FILE [--beam 5]
     recur evaluate DIR --src PATH --ref PATH [--beam 5] [--json]   (translation models)
     recur predict DIR "text" ... | --input FILE [--json]
+
+    recur train forecast --series NAME | --csv FILE --column C --out DIR [--horizon H]
+    recur forecast DIR [--csv FILE] [--plot out.png] [--json]
+    recur evaluate DIR [--json]           a forecaster: test MASE, sMAPE, ... on its series
+    recur train digits --mode row|pixel|cnn|mixed [--cell C] --out DIR   sequential images
     recur summary DIR                     Keras-style layer table of a saved model
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
     recur serve DIR [NAME=DIR ...]        HTTP API + web page on 127.0.0.1:8000
@@ -18,7 +23,7 @@
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, forecast, bench) answer with the issue
+(generate, bench) answer with the issue
 that tracks them.
 """
 
@@ -32,7 +37,6 @@ import recur
 
 PLANNED = {
     "generate": "language modelling and text generation (issue #5)",
-    "forecast": "time-series forecasting (issue #8)",
     "bench": "the benchmark suite (issue #11; for now run the scripts in bench/)",
 }
 
@@ -43,7 +47,7 @@ class CLIError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from recur.serve.command import add_arguments as add_serve_arguments
-    from recur.tasks import lab, sentiment, tagger, translate
+    from recur.tasks import forecast, images, lab, sentiment, tagger, translate
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -73,9 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_train_arguments(trans)
     trans.set_defaults(run=translate.train_command)
 
+    fore = tasks.add_parser("forecast", help="time-series forecasting (bundled or CSV series)")
+    forecast.add_train_arguments(fore)
+    fore.set_defaults(run=forecast.train_command)
+    dig = tasks.add_parser("digits", help="sequential images: scikit-learn digits by row, "
+                           "by pixel, or CNN + RNN")
+    images.add_train_arguments(dig)
+    dig.set_defaults(run=images.train_command)
+
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")
-    evaluate.add_argument("--data", help="labelled data file or folder")
+    evaluate.add_argument("--data", help="labelled data file or folder (required for "
+                          "classifiers; a forecaster re-reads its own series, or this CSV)")
     evaluate.add_argument("--src", help="translation: source sentences, one per line")
     evaluate.add_argument("--ref", help="translation: reference translations, line-aligned")
     evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1: greedy)")
@@ -96,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr = verbs.add_parser("translate", help="translate sentences with a saved translation model")
     translate.add_translate_arguments(tr)
     tr.set_defaults(run=translate.translate_command)
+    fc = verbs.add_parser("forecast", help="forecast the future of a series with a saved model")
+    forecast.add_forecast_arguments(fc)
+    fc.set_defaults(run=forecast.forecast_command)
 
     summ = verbs.add_parser("summary", help="layer table with output shapes and parameters")
     summ.add_argument("model", help="checkpoint folder")
@@ -158,12 +174,14 @@ def dispatch(args: argparse.Namespace, action: str) -> int:
     if command is None:
         task = module.__name__.rsplit(".", 1)[-1]
         raise CLIError(f"recur {args.command} does not support {task} models yet")
+    if action == "evaluate" and args.data is None and getattr(args, "src", None) is None \
+            and getattr(module, "EVALUATE_NEEDS_DATA", True):
+        raise CLIError(f"evaluate needs --data PATH for this model ({module.__name__}; "
+                       f"--src PATH --ref PATH for a translation model)")
     return command(args)
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    if args.data is None and args.src is None:
-        raise CLIError("evaluate needs --data PATH (or --src PATH --ref PATH for a translation model)")
     return dispatch(args, "evaluate")
 
 

@@ -86,6 +86,14 @@ def test_unknown_label_is_a_one_line_error_naming_file_and_line(tmp_path, capsys
     assert "'maybe'" in err and "bad.jsonl" in err and "line 2" in err
 
 
+def test_evaluate_without_data_names_the_missing_argument(trained, capsys):
+    """--data is optional for models that re-read their own data (forecasters), not here."""
+    out, _ = trained
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 2
+    assert "evaluate needs --data PATH" in capsys.readouterr().err
+
+
 def test_missing_model_folder_and_missing_texts_are_clear_errors(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope"), "hello"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -15,6 +15,8 @@ TASK_MODULES = {
     "sentiment": "recur.tasks.sentiment",
     "tagger": "recur.tasks.tagger",
     "translate": "recur.tasks.translate",
+    "forecast": "recur.tasks.forecast",
+    "digits": "recur.tasks.images",
 }
 
 

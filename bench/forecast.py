@@ -1,0 +1,150 @@
+"""The forecasting panel: recur vs naive, seasonal naive, ETS and ARIMA on 8 real series.
+
+For each bundled series (recur.data.timeseries.PANEL) the last ``horizon`` values are the
+test part. Every method sees only the training part:
+
+* baselines (recur/tasks/forecast_eval.py): naive, seasonal naive, statsmodels ETSModel
+  (lowest AIC), pmdarima auto_arima (statsmodels SARIMAX);
+* recur: rolling-origin backtesting inside the training part (``--folds`` folds of one
+  horizon each) picks the anchor (none / last value / seasonal naive) and the transform
+  (none / log); the chosen settings are then trained on the whole training part as an ensemble of
+  ``--ensemble`` seeds, and forecast the test part once.
+
+It prints a markdown table of test MASE per series (and how many series recur beats
+seasonal naive on) and writes bench/results/forecast.json. Run from the repository root
+(~30 min on one core; use /work/shared/bin/longrun on a shared machine):
+
+    .venv/bin/python bench/forecast.py                        # the whole panel
+    .venv/bin/python bench/forecast.py --series airline,lynx --no-baselines --steps 100
+    .venv/bin/python bench/forecast.py --reuse-baselines bench/results/forecast_v1.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recur.data.timeseries import PANEL, load_series
+from recur.tasks.forecast import FitSettings, tune_and_fit
+from recur.tasks.forecast_eval import BASELINES, all_metrics
+
+RESULTS = Path(__file__).resolve().parent / "results" / "forecast.json"
+METHODS = ("recur", *BASELINES)
+
+
+def reusable(args: argparse.Namespace) -> dict[str, dict]:
+    """Baseline rows of an earlier results file to reuse (they are deterministic)."""
+    if not args.reuse_baselines:
+        return {}
+    rows = json.loads(Path(args.reuse_baselines).read_text())["rows"]
+    return {r["series"]: r for r in rows}
+
+
+def run_series(name: str, args: argparse.Namespace, runs: Path, earlier: dict) -> dict:
+    series = load_series(name)
+    train, test = series.split()
+    h, m = series.horizon, series.period
+    row: dict = {"series": name, "length": len(series), "missing": series.missing, "period": m,
+                 "horizon": h, "mase": {}, "smape": {}, "seconds": {}}
+    if args.baselines:
+        for method, baseline in BASELINES.items():
+            old = earlier.get(name)
+            if old and method in args.reuse_methods.split(",") and method in old["mase"] \
+                    and (old["length"], old["horizon"], old["period"]) == (len(series), h, m):
+                row["mase"][method], row["smape"][method] = old["mase"][method], old["smape"][method]
+                row["seconds"][method] = old["seconds"][method]
+                print(f"  {name} {method}: MASE {row['mase'][method]:.3f} (reused)", flush=True)
+                continue
+            start = time.perf_counter()
+            pred = baseline(train, h, m)
+            row["seconds"][method] = time.perf_counter() - start
+            metrics = all_metrics(test, pred, train, m)
+            row["mase"][method], row["smape"][method] = metrics["mase"], metrics["smape"]
+            print(f"  {name} {method}: MASE {metrics['mase']:.3f}", flush=True)
+    base = FitSettings(kind=args.kind, cell=args.cell, hidden_size=args.hidden_size,
+                       steps=args.steps, seed=args.seed)
+    start = time.perf_counter()
+    model, results = tune_and_fit(series, base, runs / name, folds=args.folds, tune=True,
+                                  overwrite=True, final_ensemble=args.ensemble,
+                                  say=lambda line: print(f"  {name}{line}", flush=True))
+    row["seconds"]["recur"] = time.perf_counter() - start
+    metrics = model.evaluate(series)
+    row["mase"]["recur"], row["smape"]["recur"] = metrics["mase"], metrics["smape"]
+    row["coverage"] = metrics["coverage"]
+    chosen = min(results, key=lambda r: r.mase)
+    row["chosen"] = {"anchor": chosen.settings.anchor, "transform": chosen.settings.transform,
+                     "input_length": chosen.settings.input_length,
+                     "backtest_mase": chosen.mase}
+    row["backtest"] = [{"anchor": r.settings.anchor, "transform": r.settings.transform,
+                        "mase": r.mase, "folds": r.folds} for r in results]
+    print(f"  {name} recur: MASE {metrics['mase']:.3f} ({row['seconds']['recur']:.0f} s)",
+          flush=True)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    methods = [m for m in METHODS if any(m in r["mase"] for r in rows)]
+    lines = ["| series | m | h | " + " | ".join(methods) + " | recur < snaive |",
+             "|---|---|---|" + "---|" * len(methods) + "---|"]
+    wins = 0
+    for r in rows:
+        cells = []
+        best = min(r["mase"].values())
+        for m in methods:
+            v = r["mase"].get(m)
+            cells.append("" if v is None else (f"**{v:.3f}**" if v == best else f"{v:.3f}"))
+        win = "seasonal_naive" in r["mase"] and r["mase"]["recur"] < r["mase"]["seasonal_naive"]
+        wins += win
+        lines.append(f"| {r['series']} | {r['period']} | {r['horizon']} | " + " | ".join(cells)
+                     + f" | {'yes' if win else 'no'} |")
+    lines.append(f"\nrecur beats seasonal naive on {wins} of {len(rows)} series (test MASE).")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", default=",".join(PANEL), help="comma-separated names")
+    parser.add_argument("--no-baselines", dest="baselines", action="store_false")
+    parser.add_argument("--kind", default="direct", choices=["direct", "seq2seq"])
+    parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--ensemble", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", default="runs/forecast-panel", help="run folders")
+    parser.add_argument("--reuse-baselines", metavar="JSON",
+                        help="take baseline results from an earlier results file (same series)")
+    parser.add_argument("--reuse-methods", default="naive,seasonal_naive,arima",
+                        help="which baselines --reuse-baselines reuses")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = [n for n in args.series.split(",") if n]
+    rows, start, earlier = [], time.perf_counter(), reusable(args)
+    for name in names:
+        print(f"{name}:", flush=True)
+        rows.append(run_series(name, args, Path(args.runs), earlier))
+    print()
+    print(table(rows))
+    out = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+           "command": " ".join(["bench/forecast.py", *(argv if argv is not None else sys.argv[1:])]),
+           "settings": {k: v for k, v in vars(args).items() if k not in ("out",)},
+           "torch_threads": torch.get_num_threads(), "seconds": time.perf_counter() - start,
+           "numpy": np.__version__, "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
