@@ -47,7 +47,7 @@ from recur.data.text import (
 from recur.data.vocab import SubwordTokenizer, Tokenizer, WordTokenizer, load_tokenizer
 from recur.diagnostics import Attribution, GateRecording
 from recur.models.classifier import ClassifierConfig, SequenceClassifier
-from recur.training import Task, TrainConfig, Trainer, distributed, register_task
+from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint
 from recur.training.metrics import accuracy, confusion_matrix, precision_recall_f1
 from recur.training.task import StepOutput
@@ -407,23 +407,9 @@ def train(train_data: LabelledTexts, valid_data: LabelledTexts | None, out: str 
     task = SentimentTask(train_data, valid_data, tokenizer, data, config, seed=training.seed)
     say(f"data: {len(train_data):,} train / {len(valid_data) if valid_data else 0:,} valid "
         f"texts, vocabulary {tokenizer.vocab_size:,}, max_length {data.max_length}")
-    callbacks = []
-    if tensorboard:
-        from recur.training.tensorboard import TensorBoardLogger
-
-        callbacks.append(TensorBoardLogger(Path(out) / "tensorboard"))
-    trainer = Trainer(task, training, out, overwrite=overwrite, resume=resume, callbacks=callbacks)
-    try:
-        result = trainer.fit()
-    finally:
-        distributed.cleanup()
-    if result.stop_reason == "nonfinite":
-        raise TrainingDiverged(result.message)
+    result = run_training(task, training, out, overwrite=overwrite, resume=resume,
+                          tensorboard=tensorboard)
     return result, SentimentModel.load(out)
-
-
-class TrainingDiverged(RuntimeError):
-    """Too many non-finite steps in a row; the run folder keeps the last good checkpoint."""
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ from recur.data.batching import BucketBatcher
 from recur.data.conll import Sentence, format_conll, open_text, read_conll
 from recur.data.spans import span_scores, spans
 from recur.models.tagger import CHAR_ENCODERS, HEADS, SequenceTagger, TaggerConfig
-from recur.training import Task, TrainConfig, Trainer, distributed, register_task
+from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint, write_json
 from recur.training.task import StepOutput
 
@@ -501,10 +501,6 @@ class NERModel:
 # -- training -----------------------------------------------------------------------------------
 
 
-class TrainingDiverged(RuntimeError):
-    """Too many non-finite steps in a row; the run folder keeps the last good checkpoint."""
-
-
 def train(train_path: str | Path, valid_path: str | Path | None, out: str | Path,
           data: TaggerDataConfig, model: dict, training: TrainConfig, *,
           vectors: str | Path | None = None, max_vectors: int | None = None,
@@ -533,18 +529,8 @@ def train(train_path: str | Path, valid_path: str | Path | None, out: str | Path
     say(f"data: {len(sentences):,} train / {n_valid:,} valid sentences, "
         f"{len(vocab.words):,} words, {len(vocab.chars):,} characters, tags {' '.join(vocab.tags)}")
     task = TaggerTask(vocab, train_encoded, valid_encoded, config, training.seed, word_vectors)
-    callbacks = []
-    if tensorboard:
-        from recur.training.tensorboard import TensorBoardLogger
-
-        callbacks.append(TensorBoardLogger(Path(out) / "tensorboard"))
-    trainer = Trainer(task, training, out, overwrite=overwrite, resume=resume, callbacks=callbacks)
-    try:
-        result = trainer.fit()
-    finally:
-        distributed.cleanup()
-    if result.stop_reason == "nonfinite":
-        raise TrainingDiverged(result.message)
+    result = run_training(task, training, out, overwrite=overwrite, resume=resume,
+                          tensorboard=tensorboard)
     return result, NERModel.load(out)
 
 

@@ -51,7 +51,7 @@ from recur.models.seq2seq import (
     count_parameters,
     max_target_length,
 )
-from recur.training import Task, TrainConfig, Trainer, distributed, register_task
+from recur.training import Task, TrainConfig, register_task, run_training
 from recur.training.checkpoint import load_checkpoint
 from recur.training.task import StepOutput
 
@@ -452,13 +452,7 @@ def train(train_data: ParallelTexts, valid_data: ParallelTexts | None, out: str 
         f"{tokenizers.src_vocab_size:,} source / {tokenizers.tgt_vocab_size:,} target")
     say(f"model: {config.architecture} ({config.attention_kind or 'no'} attention), "
         f"{config.cell}, {count_parameters(Seq2Seq(config)):,} parameters")
-    trainer = Trainer(task, training, out, overwrite=overwrite, resume=resume)
-    try:
-        result = trainer.fit()
-    finally:
-        distributed.cleanup()
-    if result.stop_reason == "nonfinite":
-        raise RuntimeError(f"training diverged: {result.message}")
+    result = run_training(task, training, out, overwrite=overwrite, resume=resume)
     return result, Translator.load(out)
 
 

@@ -22,7 +22,9 @@ from recur.training.trainer import (
     FitResult,
     Trainer,
     TrainerState,
+    TrainingDiverged,
     learning_rate,
+    run_training,
     seed_everything,
 )
 
@@ -35,9 +37,11 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainerState",
+    "TrainingDiverged",
     "detach_state",
     "get_loader",
     "learning_rate",
+    "run_training",
     "load",
     "load_checkpoint",
     "map_tensors",

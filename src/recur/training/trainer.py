@@ -671,6 +671,30 @@ def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torc
                 fused=fused or None)
 
 
+class TrainingDiverged(RuntimeError):
+    """Too many non-finite steps in a row; the run folder keeps the last good checkpoint."""
+
+
+def run_training(task: Task, config: TrainConfig, out_dir: str | Path, *, overwrite: bool = False,
+                 resume: bool = False, tensorboard: bool = False) -> FitResult:
+    """What every ``recur train <task>`` does: a Trainer (with a TensorBoard logger under
+    ``out_dir/tensorboard`` if asked), ``fit()``, torch.distributed cleaned up whatever
+    happens; a diverged run raises ``TrainingDiverged``."""
+    callbacks = []
+    if tensorboard:
+        from recur.training.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(Path(out_dir) / "tensorboard"))
+    trainer = Trainer(task, config, out_dir, overwrite=overwrite, resume=resume, callbacks=callbacks)
+    try:
+        result = trainer.fit()
+    finally:
+        distributed.cleanup()
+    if result.stop_reason == "nonfinite":
+        raise TrainingDiverged(result.message)
+    return result
+
+
 def resolve_device(name: str, env: distributed.DistEnv | None = None) -> torch.device:
     """``"auto"`` → cuda if available, then mps, then cpu; check an explicit choice exists."""
     mps = getattr(torch.backends, "mps", None)
