@@ -2,6 +2,9 @@
 
     recur quickstart                      the main job: train and try the notes' IMDB model
     recur train sentiment --train PATH --out DIR [--preset seed|best] ...
+    recur train lm --train PATH [--valid PATH] --level char|word|bpe --out DIR ...
+    recur generate DIR --prompt TEXT --length N [--temperature --top-k --top-p --seed]
+    recur complete DIR --prompt "the clouds are in the" [--k 5] [--words N]
     recur evaluate DIR --data PATH [--json]
     recur predict DIR "text" ... | --input FILE [--json]
     recur summary DIR                     Keras-style layer table of a saved model
@@ -11,7 +14,7 @@
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, tag, translate, forecast, inspect, serve, export, bench) answer with the issue
+(tag, translate, forecast, inspect, serve, export, bench) answer with the issue
 that tracks them.
 """
 
@@ -24,7 +27,6 @@ from collections.abc import Sequence
 import recur
 
 PLANNED = {
-    "generate": "language modelling and text generation (issue #5)",
     "tag": "named-entity tagging (issue #6)",
     "translate": "encoder-decoder translation (issue #7)",
     "forecast": "time-series forecasting (issue #8)",
@@ -41,6 +43,7 @@ class CLIError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     from recur.tasks import lab, sentiment
+    from recur.tasks import language_model as lm
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -59,10 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     sent = tasks.add_parser("sentiment", help="text classification (many-to-one), e.g. IMDB")
     sentiment.add_train_arguments(sent)
     sent.set_defaults(run=sentiment.train_command)
+    lm_train = tasks.add_parser("lm", help="language model (next token), char/word/bpe level")
+    lm.add_train_arguments(lm_train)
+    lm_train.set_defaults(run=lm.train_command)
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")
-    evaluate.add_argument("--data", required=True, help="labelled data file or folder")
+    evaluate.add_argument("--data", required=True, help="labelled data file or folder (a text file for language models)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=lambda a: dispatch(a, "evaluate"))
 
@@ -72,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="file with one text per line")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
     predict.set_defaults(run=lambda a: dispatch(a, "predict"))
+
+    generate = verbs.add_parser("generate", help="generate text with a language model "
+                                "(streams as it goes)")
+    lm.add_generate_arguments(generate)
+    generate.set_defaults(run=lm.generate_command)
+
+    complete = verbs.add_parser("complete", help="autocomplete: the k likeliest next words")
+    lm.add_complete_arguments(complete)
+    complete.set_defaults(run=lm.complete_command)
 
     summ = verbs.add_parser("summary", help="layer table with output shapes and parameters")
     summ.add_argument("model", help="checkpoint folder")

@@ -11,7 +11,8 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-TASK_MODULES = {"sentiment": "recur.tasks.sentiment"}
+TASK_MODULES = {"sentiment": "recur.tasks.sentiment",
+                "language_model": "recur.tasks.language_model"}
 
 
 def task_module_for(folder: str | Path) -> ModuleType:

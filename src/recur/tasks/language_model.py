@@ -1,0 +1,550 @@
+"""Language modelling: text → token stream → LanguageModel, trained with truncated BPTT.
+
+The task the Trainer runs, the presets, the Python API and the CLI verbs built on them:
+
+    recur train lm --train PATH [--valid PATH | --valid-fraction F] --level char|word|bpe
+                   --out DIR [--preset char|word|tiny] [--time-budget MIN]
+    recur evaluate DIR --data PATH [--json]        loss (nats/token), perplexity, bits
+    recur generate DIR --prompt TEXT --length N [--temperature T --top-k K --top-p P
+                   --seed S --stop STR --beam K]
+    recur complete DIR --prompt "the clouds are in the" [--k 5] [--words N]
+
+Training reads the text as one stream, cut into B parallel rows fed in windows of
+``bptt`` tokens, the state carried from window to window (``TrainConfig.tbptt``; the
+layout is drawn in ``recur.training.tbptt`` and ``recur.data.streams``). Each epoch starts
+the windows at a different offset (drawn from the seed), so the window edges move.
+Evaluation reads the whole held-out stream with the state carried across every window,
+covering every token exactly once.
+
+Without ``--valid`` the last ``valid_fraction`` of the training text (by characters,
+cut at a line break when there is one close by) is held out — Tiny Shakespeare's
+convention of the first 90% for training and the last 10% for validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from recur.cells import CELLS
+from recur.cells.base import check_choice, check_positive_int
+from recur.data.streams import LEVELS, StreamBatches, TextCodec, Window
+from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
+from recur.models.language_model import LanguageModel, LanguageModelConfig
+from recur.training import Task, TrainConfig, Trainer, distributed, register_task
+from recur.training.checkpoint import load_checkpoint
+from recur.training.task import StepOutput
+
+
+@dataclass(frozen=True)
+class LMDataConfig:
+    """How text becomes TBPTT windows (saved in the checkpoint's config.json)."""
+
+    level: str = "char"               # char | word | bpe
+    max_tokens: int | None = None     # vocabulary cap (word: all words; bpe: 8000)
+    min_freq: int = 1
+    batch_size: int = 64              # B parallel streams
+    bptt: int = 128                   # k, tokens per window
+    eval_batch_size: int = 16         # parallel streams when evaluating
+    valid_fraction: float = 0.1       # held out from --train when no --valid is given
+    shift_windows: bool = True        # a different window offset every epoch
+
+    def __post_init__(self) -> None:
+        check_choice("level", self.level, LEVELS)
+        for name in ("batch_size", "bptt", "eval_batch_size", "min_freq"):
+            check_positive_int(name, getattr(self, name))
+        if self.max_tokens is not None:
+            check_positive_int("max_tokens", self.max_tokens)
+        if not 0 < self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LMDataConfig:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class Preset:
+    data: LMDataConfig
+    model: dict[str, Any]          # LanguageModelConfig fields but vocab_size
+    training: TrainConfig
+
+
+PRESETS: dict[str, Preset] = {
+    # Tiny Shakespeare in 20 minutes on one CPU thread (docs/language-modelling.md).
+    "char": Preset(
+        LMDataConfig(level="char", batch_size=64, bptt=128, eval_batch_size=16),
+        {"embed_dim": 128, "cell": "lstm", "hidden_size": 512, "num_layers": 2,
+         "hidden_dropout": 0.1, "output_dropout": 0.1},
+        TrainConfig(epochs=1000, optimizer="adam", lr=2e-3, clip_norm=1.0, schedule="cosine",
+                    schedule_by_time=True, time_budget_min=20.0, warmup_steps=50,
+                    tbptt=True, log_every=20),
+    ),
+    # Penn Treebank word level (10k words + <eos>), tied embeddings.
+    "word": Preset(
+        LMDataConfig(level="word", batch_size=32, bptt=35, eval_batch_size=10),
+        {"embed_dim": 400, "cell": "lstm", "hidden_size": 400, "num_layers": 2,
+         "tie_weights": True, "embed_dropout": 0.05, "input_dropout": 0.3,
+         "hidden_dropout": 0.25, "output_dropout": 0.35},
+        TrainConfig(epochs=1000, optimizer="adam", lr=2e-3, clip_norm=0.25, schedule="cosine",
+                    schedule_by_time=True, time_budget_min=20.0, warmup_steps=50,
+                    weight_decay=1.2e-6, tbptt=True, log_every=50),
+    ),
+    # Seconds, for tests and smoke runs.
+    "tiny": Preset(
+        LMDataConfig(level="char", batch_size=8, bptt=32, eval_batch_size=4),
+        {"embed_dim": 16, "cell": "lstm", "hidden_size": 64, "num_layers": 1},
+        TrainConfig(epochs=2, optimizer="adam", lr=1e-2, clip_norm=1.0, tbptt=True,
+                    log_every=10),
+    ),
+}
+
+
+def split_text(text: str, valid_fraction: float) -> tuple[str, str]:
+    """The first (1 - f) of the characters to train and the last f to validate, cut at
+    the line break nearest to the cut point if one lies within 1% of the text."""
+    cut = int(round(len(text) * (1 - valid_fraction)))
+    window = max(1, len(text) // 100)
+    line = text.rfind("\n", max(0, cut - window), cut)
+    if line >= 0:
+        cut = line + 1
+    if cut <= 1 or cut >= len(text) - 1:
+        raise ValueError(f"valid_fraction {valid_fraction} leaves no text on one side of a "
+                         f"{len(text)}-character text")
+    return text[:cut], text[cut:]
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file (``.gz`` is decompressed)."""
+    import gzip
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (expected a UTF-8 text file)")
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text: {err}") from None
+
+
+class LanguageModelTask(Task):
+    """Next-token prediction over one token stream, for the Trainer (with ``tbptt=True``)."""
+
+    name = "language_model"
+
+    def __init__(self, train_ids: Tensor, valid_ids: Tensor | None, codec: TextCodec,
+                 data: LMDataConfig, model: LanguageModelConfig, seed: int = 0) -> None:
+        if model.vocab_size != codec.vocab_size:
+            raise ValueError(f"model vocab_size must equal the codec's {codec.vocab_size}, "
+                             f"got {model.vocab_size}")
+        self.train_ids, self.valid_ids = train_ids, valid_ids
+        self.codec, self.data, self.model_config, self.seed = codec, data, model, seed
+        self.valid_chars: int | None = None  # characters of the validation text, for bpc
+
+    def build_model(self) -> nn.Module:
+        return LanguageModel(self.model_config)
+
+    def train_batches(self, epoch: int) -> StreamBatches:
+        offset = 0
+        if self.data.shift_windows and epoch > 0:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            offset = int(torch.randint(self.data.bptt, (1,), generator=g))
+        return StreamBatches(self.train_ids, self.data.batch_size, self.data.bptt, offset)
+
+    def valid_batches(self):
+        if self.valid_ids is None:
+            return ()
+        return StreamBatches(self.valid_ids, self.data.eval_batch_size, self.data.bptt,
+                             keep_tail=True)
+
+    def loss(self, model: nn.Module, batch: Window, state: Any = None) -> StepOutput:
+        if state is not None and batch.row is not None:  # the tail continues one row
+            state = tuple(s[:, batch.row:batch.row + 1] for s in state)
+        logits, state = model(batch.inputs, state)
+        return StepOutput(lm(model).loss(logits, batch.targets), batch.targets.numel(), state)
+
+    def evaluate(self, model: nn.Module, batches) -> dict[str, float]:
+        return stream_metrics(self, model, batches, self.codec.level, self.valid_chars)
+
+    def configs(self) -> dict[str, Any]:
+        return {"model": self.model_config.to_dict(), "data": asdict(self.data)}
+
+    def files(self, folder: Path) -> None:
+        self.codec.save(folder)
+
+
+def lm(model: nn.Module) -> LanguageModel:
+    """The LanguageModel inside ``model`` (unwrapping DistributedDataParallel)."""
+    return getattr(model, "module", model)
+
+
+@torch.no_grad()
+def stream_metrics(task: LanguageModelTask, model: nn.Module, batches, level: str,
+                   num_chars: int | None = None) -> dict[str, float]:
+    """Loss over every target of the stream with the state carried across all windows.
+
+    Returns loss (nats/token), perplexity, bits per token, tokens; bits per character
+    (``bpc``) for character models, or when ``num_chars`` (the text's characters) is given.
+    """
+    total, count, state = 0.0, 0, None
+    for batch in batches:
+        out = task.loss(model, batch, state)
+        total += float(out.loss) * out.num_items
+        count += out.num_items
+        state = out.state
+    if count == 0:
+        raise ValueError("cannot evaluate on an empty stream")
+    loss = total / count
+    metrics = {"loss": loss, "perplexity": math.exp(min(loss, 700)),
+               "bits_per_token": loss / math.log(2), "tokens": float(count)}
+    if level == "char":
+        metrics["bpc"] = metrics["bits_per_token"]
+    elif num_chars:
+        metrics["bpc"] = total / num_chars / math.log(2)
+    return metrics
+
+
+def _load_model(configs: dict[str, Any], folder: Path) -> nn.Module:
+    return LanguageModel(LanguageModelConfig.from_dict(configs["model"]))
+
+
+register_task("language_model", _load_model)
+
+
+# -- using a trained model ---------------------------------------------------------------------
+
+
+class Completion(NamedTuple):
+    """One autocomplete answer: ``text`` continues the prompt; ``probability`` is the
+    model's probability of exactly this continuation (ending where a word ends)."""
+
+    text: str
+    probability: float
+
+
+class TrainedLanguageModel:
+    """A trained LM with its codec: ``TrainedLanguageModel.load(DIR).generate("To be")``."""
+
+    def __init__(self, model: LanguageModel, codec: TextCodec, data: LMDataConfig) -> None:
+        self.model, self.codec, self.data = model.eval(), codec, data
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainedLanguageModel:
+        checkpoint = load_checkpoint(path, task="language_model")
+        data = LMDataConfig.from_dict(checkpoint.config["configs"]["data"])
+        return cls(checkpoint.model, TextCodec.load(data.level, checkpoint.folder), data)
+
+    def _prompt(self, prompt: str) -> Tensor:
+        """(1, P) ids to start from: the prompt, or a line start if it is empty."""
+        ids = self.codec.encode_prompt(prompt) if prompt else []
+        if not ids:
+            start = self.codec.newline_id
+            ids = [start if start is not None else 0]
+        return torch.tensor([ids])
+
+    def generate(self, prompt: str = "", length: int = 200, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                 stop: tuple[str, ...] = (), stop_at_eos: bool = False) -> Iterator[str]:
+        """Stream the continuation of ``prompt``, piece by piece, as it is generated.
+
+        ``length`` tokens at most; ``temperature`` 0 is greedy; ``seed`` makes sampling
+        reproducible; generation ends early at a ``stop`` string (not included) or, with
+        ``stop_at_eos``, at the end-of-line token. An empty prompt starts a new line.
+        Arguments and the prompt are checked here, before the first piece is asked for.
+        """
+        check_sampling(temperature, top_k, top_p)
+        check_positive_int("length", length)
+        start = self._prompt(prompt)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        eos = self.codec.eos_id if stop_at_eos else None
+
+        def tokens() -> Iterator[int]:
+            with torch.no_grad():
+                for t in sample(self.model.step, None, start, max_new_tokens=length,
+                                temperature=temperature, top_k=top_k, top_p=top_p,
+                                generator=generator, eos=eos):
+                    if int(t) != eos:
+                        yield int(t)
+
+        return stream_text(tokens(), self.codec.decode, stop)
+
+    @torch.no_grad()
+    def beam(self, prompt: str = "", length: int = 50, beam_size: int = 5,
+             length_penalty: float = 1.0) -> str:
+        """The beam-search continuation of ``prompt`` (up to ``length`` tokens)."""
+        eos = self.codec.eos_id
+        best = beam_search(self.model.step, None, self._prompt(prompt), eos=eos,
+                           beam_size=beam_size, max_len=length, length_penalty=length_penalty,
+                           reorder_state=select_rows(1))[0][0]
+        tokens = [t for t in best.tokens if t != eos]
+        return self.codec.decode(tokens)
+
+    @torch.no_grad()
+    def next_tokens(self, prompt: str, k: int = 5) -> list[Completion]:
+        """The k most likely next tokens after ``prompt`` with their probabilities."""
+        check_positive_int("k", k)
+        ids = self._prompt(prompt)
+        logits, _ = self.model(ids)
+        probs = logits[0, -1].float().softmax(-1)                              # (V,)
+        top = probs.topk(min(k, len(probs)))
+        return [Completion(self.codec.token_text(int(i)), float(p))
+                for p, i in zip(top.values, top.indices, strict=True)]
+
+    @torch.no_grad()
+    def complete(self, prompt: str, k: int = 5, words: int = 1) -> list[Completion]:
+        """Autocomplete: the k most likely continuations of ``words`` words.
+
+        Word models: the next ``words`` words (beam search when words > 1). Character
+        models: the rest of the partial last word (or the next word after a space), then
+        more words up to ``words``, found by beam search over characters, each ending
+        where a word ends (at any non-letter, non-digit, non-apostrophe character).
+        """
+        check_positive_int("k", k)
+        check_positive_int("words", words)
+        if self.codec.level == "word":
+            if words == 1:
+                return self.next_tokens(prompt, k)
+            hyps = beam_search(self.model.step, None, self._prompt(prompt),
+                               eos=self.codec.eos_id, beam_size=max(k, 5), max_len=words,
+                               length_penalty=0.0, n_best=k, reorder_state=select_rows(1))[0]
+            return [Completion(" ".join(self.codec.token_text(t) for t in h.tokens),
+                               math.exp(h.log_prob)) for h in hyps]
+        if self.codec.level != "char":
+            raise ValueError("complete supports char and word models; this is a "
+                             f"{self.codec.level!r} model (use next_tokens or generate)")
+        return self._complete_chars(prompt, k, words)
+
+    def _complete_chars(self, prompt: str, k: int, words: int) -> list[Completion]:
+        chars = self.codec.tokenizer.chars
+        V = len(chars)
+        in_word_char = torch.tensor([c.isalnum() or c == "'" for c in chars])     # (V,)
+        end = V  # a virtual token: "the word ends here" (any boundary character next)
+
+        def step(tokens: Tensor, state: tuple) -> tuple[Tensor, tuple]:
+            rnn_state, in_word, done = state
+            tokens = tokens.clamp(max=V - 1)  # dead beams may feed the virtual token
+            fed_word_char = in_word_char[tokens]                                   # (N,)
+            done = done + (in_word & ~fed_word_char).long()    # a word just ended
+            in_word = fed_word_char
+            log_probs, rnn_state = self.model.step(tokens, rnn_state)              # (N, V)
+            can_end = in_word & (done == words - 1)                                # (N,)
+            boundary = log_probs.masked_fill(in_word_char, -math.inf)              # (N, V)
+            end_lp = torch.where(can_end, boundary.logsumexp(-1), -math.inf)       # (N,)
+            log_probs = log_probs.masked_fill(can_end.unsqueeze(1) & ~in_word_char, -math.inf)
+            return torch.cat([log_probs, end_lp.unsqueeze(1)], 1), (rnn_state, in_word, done)
+
+        def reorder(state: tuple, index: Tensor) -> tuple:
+            rnn_state, in_word, done = state
+            return (select_rows(1)(rnn_state, index), in_word[index], done[index])
+
+        ids = self._prompt(prompt)
+        _, rnn_state = self.model(ids[:, :-1]) if ids.shape[1] > 1 else (None, None)
+        start = (rnn_state, torch.zeros(1, dtype=torch.bool), torch.zeros(1, dtype=torch.long))
+        hyps = beam_search(step, start, ids[:, -1], eos=end, beam_size=max(2 * k, 8),
+                           max_len=24 * words, length_penalty=0.0, n_best=k,
+                           reorder_state=reorder)[0]
+        partial = prompt[len(prompt.rstrip("".join(c for c in chars if c.isalnum() or c == "'"))):]
+        return [Completion(partial + "".join(chars[t] for t in h.tokens if t != end),
+                           math.exp(h.log_prob)) for h in hyps]
+
+    @torch.no_grad()
+    def evaluate(self, text: str, batch_size: int | None = None) -> dict[str, float]:
+        """Loss (nats/token), perplexity and bits over the whole ``text`` stream."""
+        ids = self.codec.encode_stream(text)
+        B = batch_size or self.data.eval_batch_size
+        B = max(1, min(B, (len(ids) - 1) // 2))
+        task = LanguageModelTask(ids, ids, self.codec, self.data, self.model.config)
+        batches = StreamBatches(ids, B, self.data.bptt, keep_tail=True)
+        return stream_metrics(task, self.model, batches, self.codec.level, len(text))
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+def train(train_text: str, valid_text: str | None, out: str | Path, data: LMDataConfig,
+          model: dict, training: TrainConfig, *, overwrite: bool = False, resume: bool = False,
+          say=print):
+    """Fit the codec and the model; returns (FitResult, TrainedLanguageModel of the best)."""
+    torch.manual_seed(training.seed)
+    codec = TextCodec.fit(data.level, train_text, data.max_tokens, data.min_freq)
+    train_ids = codec.encode_stream(train_text)
+    valid_ids = codec.encode_stream(valid_text) if valid_text else None
+    config = LanguageModelConfig(vocab_size=codec.vocab_size, **model)
+    task = LanguageModelTask(train_ids, valid_ids, codec, data, config, seed=training.seed)
+    task.valid_chars = len(valid_text) if valid_text else None
+    params = sum(p.numel() for p in task.build_model().parameters())
+    say(f"data: {len(train_ids):,} train / {len(valid_ids) if valid_ids is not None else 0:,} "
+        f"valid {data.level} tokens, vocabulary {codec.vocab_size:,}; model {params:,} "
+        f"parameters; {len(task.train_batches(0)):,} windows of {data.batch_size}x{data.bptt} "
+        f"per epoch")
+    trainer = Trainer(task, replace(training, tbptt=True), out, overwrite=overwrite,
+                      resume=resume)
+    try:
+        result = trainer.fit()
+    finally:
+        distributed.cleanup()
+    return result, TrainedLanguageModel.load(out)
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train", required=True, help="training text (UTF-8, .gz allowed)")
+    parser.add_argument("--valid", help="validation text (default: the last --valid-fraction "
+                        "of --train)")
+    parser.add_argument("--valid-fraction", type=float,
+                        help="hold out this last fraction of --train's characters (default 0.1)")
+    parser.add_argument("--level", choices=LEVELS, help="token level (default: the preset's)")
+    parser.add_argument("--out", required=True, help="run folder to create")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="char (default for --level char/bpe), word (default for word), tiny")
+    parser.add_argument("--cell", choices=sorted(CELLS))
+    parser.add_argument("--embed-dim", type=int)
+    parser.add_argument("--hidden-size", type=int)
+    parser.add_argument("--num-layers", type=int)
+    parser.add_argument("--dropout", type=float, help="output and between-layer dropout")
+    parser.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--max-tokens", type=int, help="vocabulary size (word, bpe)")
+    parser.add_argument("--batch-size", type=int, help="parallel streams B")
+    parser.add_argument("--bptt", type=int, help="tokens per TBPTT window")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--clip-norm", type=float)
+    parser.add_argument("--time-budget", type=float, metavar="MIN",
+                        help="stop cleanly after MIN minutes; the cosine schedule decays over it")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="use only the first N characters of the training text")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, TrainConfig]:
+    name = args.preset or ("word" if args.level == "word" else "char")
+    preset = PRESETS[name]
+    data_overrides = {"level": args.level, "max_tokens": args.max_tokens,
+                      "batch_size": args.batch_size, "bptt": args.bptt,
+                      "valid_fraction": args.valid_fraction}
+    data = replace(preset.data, **{k: v for k, v in data_overrides.items() if v is not None})
+    model_overrides = {"cell": args.cell, "embed_dim": args.embed_dim,
+                       "hidden_size": args.hidden_size, "num_layers": args.num_layers,
+                       "tie_weights": args.tie_weights}
+    if args.dropout is not None:
+        model_overrides |= {"hidden_dropout": args.dropout, "output_dropout": args.dropout}
+    model = dict(preset.model) | {k: v for k, v in model_overrides.items() if v is not None}
+    train_overrides = {"epochs": args.epochs, "max_steps": args.max_steps, "lr": args.lr,
+                       "optimizer": args.optimizer, "weight_decay": args.weight_decay,
+                       "clip_norm": args.clip_norm, "time_budget_min": args.time_budget,
+                       "precision": args.precision, "device": args.device, "seed": args.seed,
+                       "quiet": args.quiet or None, "batch_size": data.batch_size}
+    training = replace(preset.training,
+                       **{k: v for k, v in train_overrides.items() if v is not None})
+    if training.schedule_by_time and training.time_budget_min is None:
+        training = replace(training, schedule_by_time=False)
+    return data, model, training
+
+
+def train_command(args: argparse.Namespace) -> int:
+    data, model, training = configs_from_args(args)
+    text = read_text(args.train)
+    if args.limit is not None:
+        check_positive_int("--limit", args.limit)
+        text = text[: args.limit]
+    if args.valid:
+        train_text, valid_text = text, read_text(args.valid)
+    else:
+        train_text, valid_text = split_text(text, data.valid_fraction)
+    result, best = train(train_text, valid_text, args.out, data, model, training,
+                         overwrite=args.overwrite, resume=args.resume)
+    if result.stop_reason == "nonfinite":
+        print(f"recur train: training diverged: {result.message}", file=sys.stderr)
+        return 1
+    metrics = best.evaluate(valid_text)
+    print(f"saved to {args.out}; validation loss {metrics['loss']:.4f} nats/token, "
+          f"perplexity {metrics['perplexity']:.2f}"
+          + (f", {metrics['bpc']:.4f} bits/char" if "bpc" in metrics else ""))
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    model = TrainedLanguageModel.load(args.model)
+    metrics = model.evaluate(read_text(args.data))
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    line = (f"loss {metrics['loss']:.4f} nats/token   perplexity {metrics['perplexity']:.2f}   "
+            f"{metrics['bits_per_token']:.4f} bits/token")
+    if "bpc" in metrics:
+        line += f"   {metrics['bpc']:.4f} bits/char"
+    print(line + f"   ({int(metrics['tokens']):,} tokens)")
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    raise ValueError(f"{args.model} holds a language model: use `recur generate` or "
+                     "`recur complete`, not `recur predict`")
+
+
+def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="checkpoint or run folder of a language model")
+    parser.add_argument("--prompt", default="", help="text to continue (default: a new line)")
+    parser.add_argument("--length", type=int, default=200, help="tokens to generate")
+    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--seed", type=int, help="makes sampling reproducible")
+    parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    parser.add_argument("--beam", type=int, metavar="K", help="beam search with K beams instead "
+                        "of sampling")
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    check_positive_int("--length", args.length)
+    check_sampling(args.temperature, args.top_k, args.top_p)
+    model = TrainedLanguageModel.load(args.model)
+    if args.beam is not None:
+        check_positive_int("--beam", args.beam)
+        print(args.prompt + model.beam(args.prompt, args.length, args.beam))
+        return 0
+    pieces = model.generate(args.prompt, args.length, args.temperature, args.top_k,
+                            args.top_p, args.seed, tuple(args.stop))
+    sys.stdout.write(args.prompt)
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def add_complete_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="checkpoint or run folder of a language model")
+    parser.add_argument("--prompt", required=True, help="text to complete")
+    parser.add_argument("--k", type=int, default=5, help="completions to show")
+    parser.add_argument("--words", type=int, default=1, help="words per completion")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+
+
+def complete_command(args: argparse.Namespace) -> int:
+    check_positive_int("--k", args.k)
+    check_positive_int("--words", args.words)
+    model = TrainedLanguageModel.load(args.model)
+    for c in model.complete(args.prompt, args.k, args.words):
+        print(json.dumps(c._asdict()) if args.json else f"{c.probability:8.4f}  {c.text}")
+    return 0
