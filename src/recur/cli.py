@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")
-    evaluate.add_argument("--data", required=True, help="labelled data file or folder (a text file for language models)")
+    evaluate.add_argument("--data", required=True, help="labelled data file or folder (a text file "
+                          "for language models)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=lambda a: dispatch(a, "evaluate"))
 
