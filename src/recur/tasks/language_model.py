@@ -82,12 +82,11 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # Tiny Shakespeare in 20 minutes on one CPU thread (docs/language-modelling.md).
     "char": Preset(
-        LMDataConfig(level="char", batch_size=64, bptt=128, eval_batch_size=16),
-        {"embed_dim": 128, "cell": "lstm", "hidden_size": 512, "num_layers": 2,
-         "hidden_dropout": 0.1, "output_dropout": 0.1},
-        TrainConfig(epochs=1000, optimizer="adam", lr=2e-3, clip_norm=1.0, schedule="cosine",
+        LMDataConfig(level="char", batch_size=32, bptt=64, eval_batch_size=16),
+        {"embed_dim": 64, "cell": "lstm", "hidden_size": 512, "num_layers": 1},
+        TrainConfig(epochs=1000, optimizer="adam", lr=3e-3, clip_norm=1.0, schedule="cosine",
                     schedule_by_time=True, time_budget_min=20.0, warmup_steps=50,
-                    tbptt=True, log_every=20),
+                    precision="bf16", tbptt=True, log_every=20),
     ),
     # Penn Treebank word level (10k words + <eos>), tied embeddings.
     "word": Preset(
