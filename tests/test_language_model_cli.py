@@ -156,3 +156,32 @@ def test_shakespeare_smoke_run_beats_the_unigram_baseline(tmp_path, capsys):
                  "--hidden-size", "128", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
     metrics = TrainedLanguageModel.load(out).evaluate(valid)
     assert metrics["loss"] < unigram_entropy(valid) - 0.8  # unigram ≈ 3.3 nats/char
+
+
+def test_conditional_model_generates_what_its_label_says(tmp_path, capsys):
+    rng = random.Random(0)
+    path = tmp_path / "reviews.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(300):
+            label = i % 2
+            opening = rng.choice(["great fun", "loved it"] if label else ["dull mess", "awful"])
+            f.write(json.dumps({"text": f"{opening}, the film", "label": label}) + "\n")
+    out = tmp_path / "cond"
+    assert main(["train", "lm", "--train", str(path), "--labelled", "--preset", "tiny",
+                 "--out", str(out), "--epochs", "8", "--batch-size", "16", "--quiet"]) == 0
+    model = TrainedLanguageModel.load(out)
+    assert model.label_names == ["negative", "positive"]
+    for label, openings in (("positive", ("great", "loved")), ("negative", ("dull", "awful"))):
+        text = "".join(model.generate("", 6, temperature=0.0, condition=label))
+        assert text.startswith(openings), (label, text)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["loss"] < 1.0
+    assert main(["generate", str(out), "--condition", "neutral"]) == 2
+    assert "condition must be one of negative, positive" in capsys.readouterr().err
+
+
+def test_condition_on_an_unconditional_model_is_an_error(trained):
+    model = TrainedLanguageModel.load(trained[0])
+    with pytest.raises(ValueError, match="not trained with conditions"):
+        model.generate("the", 5, condition="positive")

@@ -21,6 +21,11 @@ Models" (AWD-LSTM), §4 — each off at 0:
 
 Weight decay is the optimizer's (``TrainConfig.weight_decay``).
 
+Conditional generation (one-to-many): with ``num_conditions`` = C > 0 the model learns one
+vector per condition (a class label, say) and starts the recurrence from it —
+``h_0 = tanh(e_c)`` for every layer (an LSTM's c_0 stays 0) — so "positive" and
+"negative" openings come from the same weights (``condition_state``).
+
 The state is a tuple with one (L, B, H) tensor per state name (``(h, c)`` for an LSTM),
 torch.nn's layout, so ``recur.generation.select_rows(1)`` reorders it for beam search.
 """
@@ -56,11 +61,15 @@ class LanguageModelConfig:
     output_dropout: float = 0.0
     weight_drop: float = 0.0
     tie_weights: bool = False
+    num_conditions: int = 0              # > 0: a learned initial state per condition
     cell_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
             check_positive_int(name, getattr(self, name))
+        if isinstance(self.num_conditions, bool) or not isinstance(self.num_conditions, int) \
+                or self.num_conditions < 0:
+            raise ValueError(f"num_conditions must be an int >= 0, got {self.num_conditions!r}")
         check_choice("cell", self.cell, tuple(CELLS))
         for name in DROPOUTS:
             value = getattr(self, name)
@@ -146,9 +155,21 @@ class LanguageModel(nn.Module):
         self.decoder = nn.Linear(c.embed_dim if c.tie_weights else c.hidden_size, c.vocab_size)
         if c.tie_weights:
             self.decoder.weight = self.embedding.weight
+        self.condition = (nn.Embedding(c.num_conditions, c.num_layers * c.hidden_size)
+                          if c.num_conditions else None)
         with torch.no_grad():
             nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
             nn.init.zeros_(self.decoder.bias)
+
+    def condition_state(self, conditions: Tensor) -> tuple[Tensor, ...]:
+        """The initial state for condition ids (B,): h_0 = tanh(e_c) in every layer, the
+        other state tensors (an LSTM's c_0) zero; one (L, B, H) tensor per state name."""
+        if self.condition is None:
+            raise ValueError("this model has no conditions (num_conditions = 0)")
+        B, c = conditions.shape[0], self.config
+        h = torch.tanh(self.condition(conditions))                              # (B, L·H)
+        h = h.view(B, c.num_layers, c.hidden_size).transpose(0, 1).contiguous()  # (L, B, H)
+        return (h, *(torch.zeros_like(h) for _ in self.state_names[1:]))
 
     @property
     def state_names(self) -> tuple[str, ...]:

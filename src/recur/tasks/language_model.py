@@ -38,11 +38,12 @@ from torch import Tensor, nn
 from recur.cells import CELLS
 from recur.cells.base import check_choice, check_positive_int
 from recur.data.streams import LEVELS, StreamBatches, TextCodec, Window
+from recur.data.text import LabelledTexts
 from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
 from recur.models.language_model import LanguageModel, LanguageModelConfig
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
-from recur.training.task import StepOutput
+from recur.training.task import StepOutput, mean_loss
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,12 @@ class LMDataConfig:
     eval_batch_size: int = 16         # parallel streams when evaluating
     valid_fraction: float = 0.1       # held out from --train when no --valid is given
     shift_windows: bool = True        # a different window offset every epoch
+    conditional: bool = False         # labelled texts, one sequence each (one-to-many)
+    max_length: int = 64              # conditional: tokens kept from the start of each text
 
     def __post_init__(self) -> None:
         check_choice("level", self.level, LEVELS)
-        for name in ("batch_size", "bptt", "eval_batch_size", "min_freq"):
+        for name in ("batch_size", "bptt", "eval_batch_size", "min_freq", "max_length"):
             check_positive_int(name, getattr(self, name))
         if self.max_tokens is not None:
             check_positive_int("max_tokens", self.max_tokens)
@@ -220,6 +223,108 @@ def _load_model(configs: dict[str, Any], folder: Path) -> nn.Module:
 register_task("language_model", _load_model)
 
 
+# -- conditional generation (one-to-many): one labelled text per sequence ----------------------
+
+
+class TextBatch(NamedTuple):
+    """Padded sequences: inputs (B, T); targets (B, T), -100 (ignored) at padding;
+    conditions (B,) label ids."""
+
+    inputs: Tensor
+    targets: Tensor
+    conditions: Tensor
+
+
+class TextBatches:
+    """Sized batches of whole sequences (each ``[start] + text ids (+ [end])``), shuffled
+    per epoch from ``seed`` when ``shuffle``."""
+
+    def __init__(self, sequences: list[list[int]], conditions: list[int], batch_size: int,
+                 shuffle: bool, seed: int = 0) -> None:
+        self.sequences, self.conditions = sequences, conditions
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.sequences) // self.batch_size)
+
+    def __iter__(self) -> Iterator[TextBatch]:
+        n = len(self.sequences)
+        order = (torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
+                 if self.shuffle else list(range(n)))
+        for first in range(0, n, self.batch_size):
+            chosen = order[first:first + self.batch_size]
+            T = max(len(self.sequences[i]) for i in chosen) - 1
+            inputs = torch.zeros(len(chosen), T, dtype=torch.long)             # (B, T)
+            targets = torch.full((len(chosen), T), -100, dtype=torch.long)     # (B, T)
+            for row, i in enumerate(chosen):
+                seq = torch.tensor(self.sequences[i])
+                inputs[row, :len(seq) - 1] = seq[:-1]
+                targets[row, :len(seq) - 1] = seq[1:]
+            yield TextBatch(inputs, targets, torch.tensor([self.conditions[i] for i in chosen]))
+
+
+def encode_openings(codec: TextCodec, texts: list[str], max_length: int) -> list[list[int]]:
+    """Each text as ``[line start] + its first max_length ids (+ [line end] if it ended)``.
+    Characters (char level) or words the vocabulary lacks are dropped / read as unknown."""
+    mark = codec.newline_id if codec.newline_id is not None else 0
+    out = []
+    for text in texts:
+        if codec.level == "char":
+            index = codec.tokenizer.index
+            ids = [index[ch] for ch in text if ch in index]
+        else:
+            ids = codec.tokenizer.encode(text)
+        ids = ids[:max_length]
+        out.append([mark, *ids] + ([mark] if len(ids) < max_length else []))
+    return out
+
+
+class ConditionalLMTask(Task):
+    """A language model over whole labelled texts, started from its label's state."""
+
+    name = "language_model"
+
+    def __init__(self, train: LabelledTexts, valid: LabelledTexts | None, codec: TextCodec,
+                 data: LMDataConfig, model: LanguageModelConfig, seed: int = 0) -> None:
+        if model.num_conditions != train.num_classes:
+            raise ValueError(f"model num_conditions must equal the {train.num_classes} labels, "
+                             f"got {model.num_conditions}")
+        self.codec, self.data, self.model_config, self.seed = codec, data, model, seed
+        self.label_names = list(train.label_names)
+        self.train_seqs = encode_openings(codec, train.texts, data.max_length)
+        self.train_labels = list(train.labels)
+        self.valid_seqs = encode_openings(codec, valid.texts, data.max_length) if valid else []
+        self.valid_labels = list(valid.labels) if valid else []
+
+    def build_model(self) -> nn.Module:
+        return LanguageModel(self.model_config)
+
+    def train_batches(self, epoch: int) -> TextBatches:
+        return TextBatches(self.train_seqs, self.train_labels, self.data.batch_size, True,
+                           self.seed * 100_003 + epoch)
+
+    def valid_batches(self):
+        return TextBatches(self.valid_seqs, self.valid_labels, self.data.eval_batch_size, False)
+
+    def loss(self, model: nn.Module, batch: TextBatch, state: Any = None) -> StepOutput:
+        state = lm(model).condition_state(batch.conditions)
+        logits, _ = model(batch.inputs, state)
+        return StepOutput(lm(model).loss(logits, batch.targets),
+                          int((batch.targets != -100).sum()))
+
+    def evaluate(self, model: nn.Module, batches) -> dict[str, float]:
+        loss = mean_loss(self, model, batches)
+        return {"loss": loss, "perplexity": math.exp(min(loss, 700)),
+                "bits_per_token": loss / math.log(2)}
+
+    def configs(self) -> dict[str, Any]:
+        return {"model": self.model_config.to_dict(), "data": asdict(self.data),
+                "label_names": self.label_names}
+
+    def files(self, folder: Path) -> None:
+        self.codec.save(folder)
+
+
 # -- using a trained model ---------------------------------------------------------------------
 
 
@@ -234,14 +339,33 @@ class Completion(NamedTuple):
 class TrainedLanguageModel:
     """A trained LM with its codec: ``TrainedLanguageModel.load(DIR).generate("To be")``."""
 
-    def __init__(self, model: LanguageModel, codec: TextCodec, data: LMDataConfig) -> None:
+    def __init__(self, model: LanguageModel, codec: TextCodec, data: LMDataConfig,
+                 label_names: list[str] | None = None) -> None:
         self.model, self.codec, self.data = model.eval(), codec, data
+        self.label_names = label_names
 
     @classmethod
     def load(cls, path: str | Path) -> TrainedLanguageModel:
         checkpoint = load_checkpoint(path, task="language_model")
-        data = LMDataConfig.from_dict(checkpoint.config["configs"]["data"])
-        return cls(checkpoint.model, TextCodec.load(data.level, checkpoint.folder), data)
+        configs = checkpoint.config["configs"]
+        data = LMDataConfig.from_dict(configs["data"])
+        return cls(checkpoint.model, TextCodec.load(data.level, checkpoint.folder), data,
+                   configs.get("label_names"))
+
+    def initial_state(self, condition: str | None) -> tuple[Tensor, ...] | None:
+        """The state a generation starts from: the condition's for a conditional model
+        (``condition`` must be one of ``label_names``), else None (zeros)."""
+        if self.label_names is None:
+            if condition is not None:
+                raise ValueError(f"condition {condition!r} given, but this model was not "
+                                 "trained with conditions")
+            return None
+        if condition not in self.label_names:
+            raise ValueError(f"condition must be one of {', '.join(self.label_names)} for "
+                             f"this conditional model, got {condition!r}")
+        index = torch.tensor([self.label_names.index(condition)])
+        with torch.no_grad():
+            return self.model.condition_state(index)
 
     def _prompt(self, prompt: str) -> Tensor:
         """(1, P) ids to start from: the prompt, or a line start if it is empty."""
@@ -253,23 +377,26 @@ class TrainedLanguageModel:
 
     def generate(self, prompt: str = "", length: int = 200, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-                 stop: tuple[str, ...] = (), stop_at_eos: bool = False) -> Iterator[str]:
+                 stop: tuple[str, ...] = (), stop_at_eos: bool = False,
+                 condition: str | None = None) -> Iterator[str]:
         """Stream the continuation of ``prompt``, piece by piece, as it is generated.
 
         ``length`` tokens at most; ``temperature`` 0 is greedy; ``seed`` makes sampling
         reproducible; generation ends early at a ``stop`` string (not included) or, with
         ``stop_at_eos``, at the end-of-line token. An empty prompt starts a new line.
+        A conditional model starts from ``condition``'s state (one of ``label_names``).
         Arguments and the prompt are checked here, before the first piece is asked for.
         """
         check_sampling(temperature, top_k, top_p)
         check_positive_int("length", length)
         start = self._prompt(prompt)
+        state0 = self.initial_state(condition)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         eos = self.codec.eos_id if stop_at_eos else None
 
         def tokens() -> Iterator[int]:
             with torch.no_grad():
-                for t in sample(self.model.step, None, start, max_new_tokens=length,
+                for t in sample(self.model.step, state0, start, max_new_tokens=length,
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 generator=generator, eos=eos):
                     if int(t) != eos:
@@ -357,6 +484,18 @@ class TrainedLanguageModel:
                            math.exp(h.log_prob)) for h in hyps]
 
     @torch.no_grad()
+    def evaluate_labelled(self, data: LabelledTexts) -> dict[str, float]:
+        """A conditional model's loss over the openings of labelled texts."""
+        if self.label_names is None:
+            raise ValueError("this language model is not conditional: evaluate it on a text "
+                             "file, not on labelled data")
+        if list(data.label_names) != list(self.label_names):
+            raise ValueError(f"data labels {data.label_names} differ from the model's "
+                             f"{self.label_names}")
+        task = ConditionalLMTask(data, data, self.codec, self.data, self.model.config)
+        return task.evaluate(self.model, task.valid_batches())
+
+    @torch.no_grad()
     def evaluate(self, text: str, batch_size: int | None = None) -> dict[str, float]:
         """Loss (nats/token), perplexity and bits over the whole ``text`` stream."""
         ids = self.codec.encode_stream(text)
@@ -395,6 +534,29 @@ def train(train_text: str, valid_text: str | None, out: str | Path, data: LMData
     return result, TrainedLanguageModel.load(out)
 
 
+def train_conditional(train_data: LabelledTexts, valid_data: LabelledTexts | None,
+                      out: str | Path, data: LMDataConfig, model: dict, training: TrainConfig,
+                      *, overwrite: bool = False, resume: bool = False, say=print):
+    """Fit a conditional LM (one state per label) on labelled texts' openings."""
+    torch.manual_seed(training.seed)
+    data = replace(data, conditional=True)
+    codec = TextCodec.fit(data.level, "\n".join(train_data.texts), data.max_tokens,
+                          data.min_freq)
+    config = LanguageModelConfig(vocab_size=codec.vocab_size,
+                                 **(model | {"num_conditions": train_data.num_classes}))
+    task = ConditionalLMTask(train_data, valid_data, codec, data, config, seed=training.seed)
+    say(f"data: {len(train_data):,} train / {len(valid_data) if valid_data else 0:,} valid "
+        f"labelled texts (first {data.max_length} {data.level} tokens), labels "
+        f"{', '.join(train_data.label_names)}, vocabulary {codec.vocab_size:,}")
+    trainer = Trainer(task, replace(training, tbptt=False), out, overwrite=overwrite,
+                      resume=resume)
+    try:
+        result = trainer.fit()
+    finally:
+        distributed.cleanup()
+    return result, TrainedLanguageModel.load(out)
+
+
 # -- CLI ---------------------------------------------------------------------------------------
 
 
@@ -405,6 +567,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--valid-fraction", type=float,
                         help="hold out this last fraction of --train's characters (default 0.1)")
     parser.add_argument("--level", choices=LEVELS, help="token level (default: the preset's)")
+    parser.add_argument("--labelled", action="store_true",
+                        help="--train/--valid are labelled texts (aclImdb folder, .jsonl, "
+                        ".csv): train a conditional LM on their openings, one state per label")
+    parser.add_argument("--max-length", type=int,
+                        help="--labelled: tokens kept from the start of each text (default 64)")
     parser.add_argument("--out", required=True, help="run folder to create")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="char (default for --level char/bpe), word (default for word), tiny")
@@ -440,7 +607,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, Tra
     preset = PRESETS[name]
     data_overrides = {"level": args.level, "max_tokens": args.max_tokens,
                       "batch_size": args.batch_size, "bptt": args.bptt,
-                      "valid_fraction": args.valid_fraction}
+                      "valid_fraction": args.valid_fraction, "max_length": args.max_length}
     data = replace(preset.data, **{k: v for k, v in data_overrides.items() if v is not None})
     model_overrides = {"cell": args.cell, "embed_dim": args.embed_dim,
                        "hidden_size": args.hidden_size, "num_layers": args.num_layers,
@@ -462,6 +629,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, Tra
 
 def train_command(args: argparse.Namespace) -> int:
     data, model, training = configs_from_args(args)
+    if args.labelled:
+        return train_conditional_command(args, data, model, training)
     text = read_text(args.train)
     if args.limit is not None:
         check_positive_int("--limit", args.limit)
@@ -482,9 +651,38 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_conditional_command(args: argparse.Namespace, data: LMDataConfig, model: dict,
+                              training: TrainConfig) -> int:
+    from recur.data.text import split_train_valid
+    from recur.tasks.sentiment import read_sentiment
+
+    full = read_sentiment(args.train)
+    if args.limit is not None:
+        check_positive_int("--limit", args.limit)
+        full = full.subset(range(min(args.limit, len(full))))
+    if args.valid:
+        train_data, valid_data = full, read_sentiment(args.valid)
+    else:
+        train_data, valid_data = split_train_valid(full, data.valid_fraction, 0)
+    result, best = train_conditional(train_data, valid_data, args.out, data, model, training,
+                                     overwrite=args.overwrite, resume=args.resume)
+    if result.stop_reason == "nonfinite":
+        print(f"recur train: training diverged: {result.message}", file=sys.stderr)
+        return 1
+    metrics = best.evaluate_labelled(valid_data)
+    print(f"saved to {args.out}; validation loss {metrics['loss']:.4f} nats/token, "
+          f"perplexity {metrics['perplexity']:.2f}")
+    return 0
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     model = TrainedLanguageModel.load(args.model)
-    metrics = model.evaluate(read_text(args.data))
+    if model.label_names is not None:
+        from recur.tasks.sentiment import read_sentiment
+
+        metrics = model.evaluate_labelled(read_sentiment(args.data))
+    else:
+        metrics = model.evaluate(read_text(args.data))
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -492,7 +690,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
             f"{metrics['bits_per_token']:.4f} bits/token")
     if "bpc" in metrics:
         line += f"   {metrics['bpc']:.4f} bits/char"
-    print(line + f"   ({int(metrics['tokens']):,} tokens)")
+    if "tokens" in metrics:
+        line += f"   ({int(metrics['tokens']):,} tokens)"
+    print(line)
     return 0
 
 
@@ -512,6 +712,7 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     parser.add_argument("--beam", type=int, metavar="K", help="beam search with K beams instead "
                         "of sampling")
+    parser.add_argument("--condition", help="label to condition on (conditional models)")
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -523,7 +724,7 @@ def generate_command(args: argparse.Namespace) -> int:
         print(args.prompt + model.beam(args.prompt, args.length, args.beam))
         return 0
     pieces = model.generate(args.prompt, args.length, args.temperature, args.top_k,
-                            args.top_p, args.seed, tuple(args.stop))
+                            args.top_p, args.seed, tuple(args.stop), condition=args.condition)
     sys.stdout.write(args.prompt)
     for piece in pieces:
         sys.stdout.write(piece)
