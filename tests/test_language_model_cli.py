@@ -140,6 +140,8 @@ def test_word_level_train_and_next_word(tmp_path, capsys):
     with pytest.warns(UserWarning, match="outside the vocabulary"):
         model.complete("the zebra", k=1)
     assert {c.text for c in model.complete("the sun", k=2, words=2)} == {"is bright", "is in"}
+    line = "".join(model.generate("the clouds are", 20, temperature=0.0, stop_at_eos=True))
+    assert line == " in the sky"  # one sentence, spaced after the prompt's last word
 
 
 @pytest.mark.slow

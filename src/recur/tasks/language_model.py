@@ -402,7 +402,13 @@ class TrainedLanguageModel:
                     if int(t) != eos:
                         yield int(t)
 
-        return stream_text(tokens(), self.codec.decode, stop)
+        space = self.codec.level != "char" and prompt and not prompt[-1].isspace()
+
+        def decode(ids: list[int]) -> str:  # word and bpe pieces follow the prompt's last word
+            text = self.codec.decode(ids)
+            return " " + text if space and text and not text.startswith("\n") else text
+
+        return stream_text(tokens(), decode, stop)
 
     @torch.no_grad()
     def beam(self, prompt: str = "", length: int = 50, beam_size: int = 5,
@@ -713,6 +719,8 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam", type=int, metavar="K", help="beam search with K beams instead "
                         "of sampling")
     parser.add_argument("--condition", help="label to condition on (conditional models)")
+    parser.add_argument("--stop-at-eos", action="store_true",
+                        help="end at the end-of-line token (word and bpe models)")
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -724,7 +732,8 @@ def generate_command(args: argparse.Namespace) -> int:
         print(args.prompt + model.beam(args.prompt, args.length, args.beam))
         return 0
     pieces = model.generate(args.prompt, args.length, args.temperature, args.top_k,
-                            args.top_p, args.seed, tuple(args.stop), condition=args.condition)
+                            args.top_p, args.seed, tuple(args.stop), args.stop_at_eos,
+                            condition=args.condition)
     sys.stdout.write(args.prompt)
     for piece in pieces:
         sys.stdout.write(piece)
