@@ -226,3 +226,22 @@ def test_stream_text_stops_before_the_stop_string():
 def test_stream_text_without_stop_yields_everything():
     decode = lambda ids: "".join(str(i) for i in ids)  # noqa: E731
     assert "".join(stream_text(iter([1, 2, 3]), decode)) == "123"
+
+
+def test_unlikely_short_hypotheses_do_not_end_the_search():
+    # After the start: token 1 (p 0.96) or 2 / 3 (0.02 each); 2 and 3 are always followed by
+    # eos; 1 is followed by 1 three times, then eos. The best output is 1 1 1 1 eos, but
+    # the short "2 eos", "3 eos" finish first: stopping after K finished would miss it.
+    def step(tokens, state):
+        t = torch.zeros(len(tokens), dtype=torch.long) if state is None else state + 1
+        probs = torch.full((len(tokens), V), 1e-9)
+        for row, (token, time) in enumerate(zip(tokens.tolist(), t.tolist(), strict=True)):
+            if token in (2, 3) or time >= 4:
+                probs[row, EOS] = 1.0
+            else:
+                probs[row, 1:] = torch.tensor([0.96, 0.02, 0.02])
+        return probs.log(), t
+
+    best = beam_search(step, None, 1, batch_size=1, reorder_state=select_rows(0), eos=EOS,
+                       beam_size=2, max_len=10, length_penalty=0.0)[0][0]
+    assert best.tokens == [1, 1, 1, 1, EOS]

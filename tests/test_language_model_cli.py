@@ -187,3 +187,15 @@ def test_condition_on_an_unconditional_model_is_an_error(trained):
     model = TrainedLanguageModel.load(trained[0])
     with pytest.raises(ValueError, match="not trained with conditions"):
         model.generate("the", 5, condition="positive")
+
+
+def test_bpe_model_completes_whole_words(tmp_path):
+    train = write_text(tmp_path / "train.txt", 600, 3)
+    out = tmp_path / "bpe"
+    assert main(["train", "lm", "--train", str(train), "--level", "bpe", "--max-tokens", "40",
+                 "--preset", "tiny", "--out", str(out), "--epochs", "4", "--bptt", "8",
+                 "--lr", "0.02", "--quiet"]) == 0
+    model = TrainedLanguageModel.load(out)
+    top = model.complete("the clouds are in the", k=2)
+    assert top[0].text == "sky" and top[0].probability > 0.5
+    assert model.complete("the rain", k=1, words=1)[0].text == "falls"

@@ -244,11 +244,14 @@ def beam_search(step: StepFn, state: Any, start: int | Tensor, *, reorder_state:
     Returns:
         For each input, its ``n_best`` Hypothesis, best first.
 
-    Search rule (as fairseq): each step ranks the 2K best (beam, token) extensions; an
-    ``eos`` among the top K finishes that hypothesis, and the K best non-eos extensions
-    stay alive. An input is done once it has K finished hypotheses; at ``max_len`` the
-    live beams are finished as they are. With K = 1 this is greedy decoding; with K at least
-    the number of possible sequences it is exhaustive search.
+    Search rule: each step ranks the 2K best (beam, token) extensions; an ``eos`` among
+    the top K finishes that hypothesis (as fairseq), and the K best non-eos extensions
+    stay alive. An input is done once ``n_best`` hypotheses are finished and no live beam
+    can still beat them (its log-probability can only fall; the length penalty's most
+    favourable length bounds the rest) — not after K finished ones, which lets unlikely
+    short hypotheses end the search before a likely long one finishes. At ``max_len`` the
+    live beams are finished as they are. With K = 1 and ``length_penalty`` 0 this is greedy
+    decoding; with K at least the number of possible sequences it is exhaustive search.
     """
     _check_length("beam_size", beam_size)
     _check_length("max_len", max_len)
@@ -278,6 +281,18 @@ def beam_search(step: StepFn, state: Any, start: int | Tensor, *, reorder_state:
 
     def final(score: float, length: int) -> float:
         return score / length ** length_penalty if length_penalty else score
+
+    def cannot_improve(hyps: list[Hypothesis], best_live: float, t: int) -> bool:
+        """True once n_best hypotheses are finished and no live beam can beat the n_best-th:
+        log-probabilities only fall, so a beam's best final score is its current one
+        under the most favourable length in (t, max_len]."""
+        if best_live == -math.inf:
+            return True
+        if len(hyps) < n_best:
+            return False
+        nth = sorted((h.score for h in hyps), reverse=True)[n_best - 1]
+        bound = max(final(best_live, min(t + 1, max_len)), final(best_live, max_len))
+        return bound <= nth
 
     for t in range(1, max_len + 1):
         log_probs, state, extra = _split_step(step(tokens, state))
@@ -313,8 +328,7 @@ def beam_search(step: StepFn, state: Any, start: int | Tensor, *, reorder_state:
                 keep_rows.append(b * K)
                 keep_tokens.append(eos if eos is not None else 0)
                 keep_scores.append(-math.inf)
-            if len(finished[b]) >= K:
-                done[b] = True
+            done[b] = done[b] or cannot_improve(finished[b], max(keep_scores), t)
             new_rows += keep_rows
             new_tokens += keep_tokens
             new_scores.append(keep_scores)

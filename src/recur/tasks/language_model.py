@@ -439,7 +439,8 @@ class TrainedLanguageModel:
         Word models: the next ``words`` words (beam search when words > 1). Character
         models: the rest of the partial last word (or the next word after a space), then
         more words up to ``words``, found by beam search over characters, each ending
-        where a word ends (at any non-letter, non-digit, non-apostrophe character).
+        where a word ends (at any non-letter, non-digit, non-apostrophe character). BPE
+        models: beam search over subword pieces until ``words`` words have ended.
         """
         check_positive_int("k", k)
         check_positive_int("words", words)
@@ -451,10 +452,40 @@ class TrainedLanguageModel:
                                length_penalty=0.0, n_best=k, reorder_state=select_rows(1))[0]
             return [Completion(" ".join(self.codec.token_text(t) for t in h.tokens),
                                math.exp(h.log_prob)) for h in hyps]
-        if self.codec.level != "char":
-            raise ValueError("complete supports char and word models; this is a "
-                             f"{self.codec.level!r} model (use next_tokens or generate)")
+        if self.codec.level == "bpe":
+            return self._complete_subwords(prompt, k, words)
         return self._complete_chars(prompt, k, words)
+
+    def _complete_subwords(self, prompt: str, k: int, words: int) -> list[Completion]:
+        """Beam search over BPE pieces until ``words`` words have ended (a piece ending in
+        the end-of-word mark ``</w>``, or ``<eos>``); the prompt's words are complete."""
+        V = self.codec.vocab_size
+        ends_word = torch.tensor([i == self.codec.eos_id or
+                                  self.codec.tokenizer.id_to_token(i).endswith("</w>")
+                                  for i in range(V)])                            # (V,)
+        end = V  # a virtual token: the continuation is complete
+
+        def step(tokens: Tensor, state: tuple) -> tuple[Tensor, tuple]:
+            rnn_state, done = state
+            tokens = tokens.clamp(max=V - 1)
+            done = done + ends_word[tokens].long()                                 # (N,)
+            log_probs, rnn_state = self.model.step(tokens, rnn_state)              # (N, V)
+            complete = (done >= words).unsqueeze(1)                                # (N, 1)
+            log_probs = torch.cat([log_probs.masked_fill(complete, -math.inf),
+                                   torch.where(complete, 0.0, -math.inf)], 1)      # (N, V+1)
+            return log_probs, (rnn_state, done)
+
+        def reorder(state: tuple, index: Tensor) -> tuple:
+            return select_rows(1)(state[0], index), state[1][index]
+
+        ids = self._prompt(prompt)
+        _, rnn_state = self.model(ids[:, :-1]) if ids.shape[1] > 1 else (None, None)
+        start = (rnn_state, torch.full((1,), -1 if prompt else 0, dtype=torch.long))
+        hyps = beam_search(step, start, ids[:, -1], eos=end, beam_size=max(2 * k, 8),
+                           max_len=8 * words + 1, length_penalty=0.0, n_best=k,
+                           reorder_state=reorder)[0]
+        return [Completion(self.codec.decode([t for t in h.tokens if t != end]),
+                           math.exp(h.log_prob)) for h in hyps]
 
     def _complete_chars(self, prompt: str, k: int, words: int) -> list[Completion]:
         chars = self.codec.tokenizer.chars
