@@ -786,5 +786,6 @@ def complete_command(args: argparse.Namespace) -> int:
     check_positive_int("--words", args.words)
     model = TrainedLanguageModel.load(args.model)
     for c in model.complete(args.prompt, args.k, args.words):
-        print(json.dumps(c._asdict()) if args.json else f"{c.probability:8.4f}  {c.text}")
+        shown = c.text.replace("\n", "\\n")  # one completion per line
+        print(json.dumps(c._asdict()) if args.json else f"{c.probability:8.4f}  {shown}")
     return 0
