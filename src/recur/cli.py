@@ -4,6 +4,9 @@
     recur train sentiment --train PATH --out DIR [--preset seed|best] ...
     recur train tagger --train PATH --valid PATH --out DIR [--preset best] ...
     recur tag DIR --input FILE [--format conll|text]   named entities of a file
+    recur train lm --train PATH [--valid PATH] --level char|word|bpe --out DIR ...
+    recur generate DIR --prompt TEXT --length N [--temperature --top-k --top-p --seed]
+    recur complete DIR --prompt "the clouds are in the" [--k 5] [--words N]
     recur evaluate DIR --data PATH [--json]
     recur train translate --train-src PATH --train-tgt PATH --valid-src PATH --valid-tgt PATH --out DIR
     recur translate DIR "text" ... | --input FILE [--beam 5]
@@ -23,7 +26,7 @@
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(generate, bench) answer with the issue
+(bench) answers with the issue
 that tracks them.
 """
 
@@ -36,7 +39,6 @@ from collections.abc import Sequence
 import recur
 
 PLANNED = {
-    "generate": "language modelling and text generation (issue #5)",
     "bench": "the benchmark suite (issue #11; for now run the scripts in bench/)",
 }
 
@@ -48,6 +50,7 @@ class CLIError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     from recur.serve.command import add_arguments as add_serve_arguments
     from recur.tasks import forecast, images, lab, sentiment, tagger, translate
+    from recur.tasks import language_model as lm
 
     parser = argparse.ArgumentParser(
         prog="recur", description="Recurrent neural networks from their equations.",
@@ -85,10 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_train_arguments(dig)
     dig.set_defaults(run=images.train_command)
 
+    lm_train = tasks.add_parser("lm", help="language model (next token), char/word/bpe level")
+    lm.add_train_arguments(lm_train)
+    lm_train.set_defaults(run=lm.train_command)
+
     evaluate = verbs.add_parser("evaluate", help="metrics of a saved model on labelled data")
     evaluate.add_argument("model", help="checkpoint folder")
     evaluate.add_argument("--data", help="labelled data file or folder (required for "
-                          "classifiers; a forecaster re-reads its own series, or this CSV)")
+                          "classifiers and taggers; a text file for language models; a "
+                          "forecaster re-reads its own series, or this CSV)")
     evaluate.add_argument("--src", help="translation: source sentences, one per line")
     evaluate.add_argument("--ref", help="translation: reference translations, line-aligned")
     evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1: greedy)")
@@ -112,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     fc = verbs.add_parser("forecast", help="forecast the future of a series with a saved model")
     forecast.add_forecast_arguments(fc)
     fc.set_defaults(run=forecast.forecast_command)
+    generate = verbs.add_parser("generate", help="generate text with a language model "
+                                "(streams as it goes)")
+    lm.add_generate_arguments(generate)
+    generate.set_defaults(run=lm.generate_command)
+
+    complete = verbs.add_parser("complete", help="autocomplete: the k likeliest next words")
+    lm.add_complete_arguments(complete)
+    complete.set_defaults(run=lm.complete_command)
 
     summ = verbs.add_parser("summary", help="layer table with output shapes and parameters")
     summ.add_argument("model", help="checkpoint folder")

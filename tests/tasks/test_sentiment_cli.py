@@ -105,8 +105,8 @@ def test_version_and_planned_verbs(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("recur ")
-    assert main(["generate"]) == 2
-    assert "issue #5" in capsys.readouterr().err
+    assert main(["bench"]) == 2
+    assert "issue #11" in capsys.readouterr().err
 
 
 def test_diverged_training_exits_non_zero_with_a_hint(tmp_path, monkeypatch, capsys):

@@ -262,3 +262,13 @@ def test_request_stop_from_a_training_callback_ends_fit(tmp_path):
     result = Trainer(Regression(), cfg, tmp_path / "run", callbacks=[stop_at_step_3]).fit()
     assert result.stop_reason == "target_met"
     assert result.steps == 3
+
+
+def test_cosine_by_time_follows_the_budget_fraction():
+    cfg = TrainConfig(lr=1.0, schedule="cosine", schedule_by_time=True, time_budget_min=1.0)
+    assert learning_rate(cfg, 0, None, time_fraction=0.0) == 1.0
+    assert learning_rate(cfg, 0, None, time_fraction=0.5) == pytest.approx(0.5)
+    assert learning_rate(cfg, 3, 4, time_fraction=0.1) == pytest.approx(0.5 * (1 + math.cos(0.75 * math.pi)))
+    assert learning_rate(cfg, 0, None, time_fraction=1.7) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="schedule_by_time needs time_budget_min"):
+        TrainConfig(schedule="cosine", schedule_by_time=True)

@@ -17,6 +17,7 @@ TASK_MODULES = {
     "translate": "recur.tasks.translate",
     "forecast": "recur.tasks.forecast",
     "digits": "recur.tasks.images",
+    "language_model": "recur.tasks.language_model",
 }
 
 

@@ -53,6 +53,7 @@ from recur.models.seq2seq import (
 )
 from recur.training import Task, TrainConfig, register_task, run_training
 from recur.training.checkpoint import load_checkpoint
+from recur.training.config import fast_cpu_precision
 from recur.training.task import StepOutput
 
 
@@ -104,10 +105,6 @@ class Preset:
     training: TrainConfig
 
 
-# bf16 autocast measured 1.8x faster than fp32 on a CPU with native bf16 (AVX-512 BF16), but
-# 27x slower where bf16 is emulated (docs/benchmarks.md): the preset takes it only where native.
-_FAST_PRECISION = "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
-
 PRESETS: dict[str, Preset] = {
     # a tiny model for tests and smoke runs
     "small": Preset(
@@ -123,7 +120,7 @@ PRESETS: dict[str, Preset] = {
         {"architecture": "luong", "attention": "general", "embed_dim": 256, "cell": "lstm",
          "encoder_hidden": 256, "decoder_hidden": 512, "dropout": 0.2},
         TrainConfig(epochs=6, max_steps=1000, optimizer="adam", lr=2e-3, clip_norm=1.0,
-                    schedule="cosine", warmup_steps=200, precision=_FAST_PRECISION, monitor="bleu",
+                    schedule="cosine", warmup_steps=200, precision=fast_cpu_precision(), monitor="bleu",
                     mode="max", time_budget_min=35.0, log_every=50),
     ),
 }

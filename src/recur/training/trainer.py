@@ -247,7 +247,7 @@ class Trainer:
                     p.grad.div_(accumulated)  # the mean over the accumulated batches
         # the global L2 norm before clipping (logged every step); rescales in place if > clip_norm
         grad_norm = float(nn.utils.clip_grad_norm_(self.params, cfg.clip_norm or math.inf))
-        lr = learning_rate(cfg, st.step, self.total_steps, st.plateau_scale)
+        lr = learning_rate(cfg, st.step, self.total_steps, st.plateau_scale, self._time_fraction())
         finite = math.isfinite(loss) and math.isfinite(grad_norm)
         if finite:
             if cfg.clip_value is not None:
@@ -275,6 +275,12 @@ class Trainer:
         self._log_step(loss if finite else math.nan, items, lr, grad_norm)
         if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0 and finite:
             self._save_last()
+
+    def _time_fraction(self) -> float | None:
+        """The elapsed fraction of this session's time budget, for ``schedule_by_time``."""
+        if not self.config.schedule_by_time:
+            return None
+        return (time.monotonic() - self._session_start) / (60 * self.config.time_budget_min)
 
     def request_stop(self, reason: str) -> None:
         """Ask ``fit`` to stop after the current step (e.g. from a callback once a target
@@ -616,7 +622,7 @@ class Trainer:
             total = None
         if cfg.max_steps is not None:
             total = cfg.max_steps if total is None else min(total, cfg.max_steps)
-        if total is None and cfg.schedule == "cosine":
+        if total is None and cfg.schedule == "cosine" and not cfg.schedule_by_time:
             raise ValueError(
                 "schedule 'cosine' needs max_steps, or train_batches(epoch) with a "
                 "len() to count the steps"
@@ -632,18 +638,31 @@ _NOTHING = object()
 
 
 def learning_rate(
-    config: TrainConfig, step: int, total_steps: int | None = None, plateau_scale: float = 1.0
+    config: TrainConfig,
+    step: int,
+    total_steps: int | None = None,
+    plateau_scale: float = 1.0,
+    time_fraction: float | None = None,
 ) -> float:
-    """The learning rate of optimizer step ``step`` (0-based) under ``config``'s schedule."""
+    """The learning rate of optimizer step ``step`` (0-based) under ``config``'s schedule.
+
+    ``time_fraction`` (the elapsed fraction of the time budget, under ``schedule_by_time``)
+    advances the cosine when it is further along than the steps.
+    """
     lr = config.lr * plateau_scale
     if step < config.warmup_steps:
         return lr * (step + 1) / config.warmup_steps  # linear warm-up
     if config.schedule == "step":
         lr *= config.gamma ** (step // config.step_size)
     elif config.schedule == "cosine":
-        assert total_steps is not None, "cosine needs the total number of steps"
-        span = max(1, total_steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
+        assert total_steps is not None or time_fraction is not None, "cosine needs a length"
+        progress = 0.0
+        if total_steps is not None:
+            span = max(1, total_steps - config.warmup_steps)
+            progress = (step - config.warmup_steps) / span
+        if time_fraction is not None:
+            progress = max(progress, time_fraction)
+        progress = min(1.0, progress)
         lr *= 0.5 * (1.0 + math.cos(math.pi * progress))
     return lr
 

@@ -1,0 +1,105 @@
+"""Language-model throughput: training tokens/s and generation tokens/s, fp32 and bf16.
+
+    .venv/bin/python bench/lm.py [--threads 1] [--repeats 3] [--quick] [--out FILE]
+
+Training: one TBPTT step (forward over a B x k window, cross-entropy, backward, Adam) of
+``recur.models.LanguageModel`` with the char preset's shape (and the word preset's with
+V = 10k), tokens/s = B·k / median step time. Generation: ``recur.generation.sample``
+drawing tokens one at a time for B = 1 (the CLI's case), state carried (O(1) per token).
+bf16 is torch.autocast on CPU (oneDNN bf16 LSTM where the CPU has AVX-512 BF16 / AMX).
+Contenders are interleaved round by round (bench/common.py), so drift hits all alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+import torch
+from common import interleaved, markdown_table, set_threads, write_results
+
+from recur.generation import sample
+from recur.models.language_model import LanguageModel, LanguageModelConfig
+
+SHAPES = {  # name: (model config, B, k)
+    "char 1x512 (V 65)": ({"vocab_size": 65, "embed_dim": 64, "hidden_size": 512,
+                           "num_layers": 1}, 32, 128),
+    "char 2x512 (V 65)": ({"vocab_size": 65, "embed_dim": 128, "hidden_size": 512,
+                           "num_layers": 2}, 32, 128),
+    "word 2x256 tied (V 10k)": ({"vocab_size": 10_001, "embed_dim": 256, "hidden_size": 256,
+                                 "num_layers": 2, "tie_weights": True}, 32, 35),
+}
+QUICK = {"tiny (V 65)": ({"vocab_size": 65, "embed_dim": 16, "hidden_size": 32,
+                          "num_layers": 1}, 4, 16)}
+
+
+def autocast(precision: str):
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_step(model: LanguageModel, optimizer, tokens, precision: str):
+    def run():
+        with autocast(precision):
+            logits, _ = model(tokens[:, :-1])
+        loss = model.loss(logits, tokens[:, 1:])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return run
+
+
+def generate(model: LanguageModel, n: int, precision: str):
+    def run():
+        with torch.no_grad(), autocast(precision):
+            for _ in sample(model.step, None, 0, batch_size=1, max_new_tokens=n,
+                            generator=torch.Generator().manual_seed(0)):
+                pass
+    return run
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gen-tokens", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="a tiny shape (smoke test)")
+    parser.add_argument("--out", help="results JSON (default bench/results/lm.json)")
+    args = parser.parse_args(argv)
+    threads = set_threads(args.threads)
+    shapes = QUICK if args.quick else SHAPES
+    rows, results = [], []
+    for name, (config, B, k) in shapes.items():
+        torch.manual_seed(0)
+        model = LanguageModel(LanguageModelConfig(**config))
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        tokens = torch.randint(config["vocab_size"], (B, k + 1))
+        contenders = {}
+        for precision in ("fp32", "bf16"):
+            contenders[f"train {precision}"] = train_step(model.train(), optimizer, tokens,
+                                                          precision)
+        timing = interleaved(contenders, args.repeats, warmup=1)
+        model.eval()
+        gen = interleaved({p: generate(model, args.gen_tokens, p) for p in ("fp32", "bf16")},
+                          args.repeats, warmup=1)
+        record = {"shape": name, "batch": B, "window": k, "config": config}
+        for precision in ("fp32", "bf16"):
+            record[f"train_tokens_per_s_{precision}"] = B * k / timing[f"train {precision}"].median
+            record[f"generate_tokens_per_s_{precision}"] = args.gen_tokens / gen[precision].median
+        results.append(record)
+        rows.append([name, f"{B}x{k}",
+                     f"{record['train_tokens_per_s_fp32']:,.0f}",
+                     f"{record['train_tokens_per_s_bf16']:,.0f}",
+                     f"{record['generate_tokens_per_s_fp32']:,.0f}",
+                     f"{record['generate_tokens_per_s_bf16']:,.0f}"])
+    print(markdown_table(["model", "B x k", "train tok/s fp32", "train tok/s bf16",
+                          "generate tok/s fp32 (B=1)", "generate tok/s bf16 (B=1)"], rows))
+    payload = {"threads": threads, "repeats": args.repeats, "results": results}
+    if not args.quick or args.out:
+        print(f"wrote {write_results('lm', payload, args.out)}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
