@@ -84,3 +84,64 @@ def serve_in_thread(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# -- a tiny tagger and a tiny translator (tests/test_serve_tagger.py, test_serve_translate.py) --
+
+PEOPLE = ["John", "Mary", "Peter", "Anna", "Paul", "Maria"]
+PLACES = ["London", "Paris", "Berlin", "Rome", "Madrid", "Vienna"]
+WORDS = ["lives", "in", "visited", "and", "likes", "the", "city", "of", "today", "went", "to"]
+
+
+def write_conll(path: Path, n: int, seed: int) -> Path:
+    """``n`` CoNLL sentences (token and IOB2 tag per line): capitalised names of people
+    and places among lower-case filler words."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        words = [(w, "O") for w in rng.choices(WORDS, k=rng.randint(2, 6))]
+        words.insert(rng.randrange(len(words) + 1), (rng.choice(PEOPLE), "B-PER"))
+        words.insert(rng.randrange(len(words) + 1), (rng.choice(PLACES), "B-LOC"))
+        lines += [f"{w} {t}" for w, t in words] + [". O", ""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def tiny_tagger() -> Path:
+    """A name/place tagger trained once per test process (a few seconds); its run folder."""
+    if "tagger" not in _TRAINED:
+        from recur.tasks.tagger import PRESETS, train
+
+        root = Path(tempfile.mkdtemp(prefix="recur-serve-tagger-"))
+        atexit.register(shutil.rmtree, root, True)
+        preset = PRESETS["small"]
+        model = dict(preset.model, word_dim=16, char_dim=8, char_hidden=8, hidden_size=16,
+                     dropout=0.0)
+        training = replace(preset.training, epochs=4, lr=1e-2, quiet=True)
+        train(write_conll(root / "train.conll", 200, 0), write_conll(root / "valid.conll", 40, 1),
+              root / "run", preset.data, model, training, say=lambda *a: None)
+        _TRAINED["tagger"] = root / "run"
+    return _TRAINED["tagger"]
+
+
+def tiny_translator() -> Path:
+    """A word-reversing translator trained once per test process (seconds); its run folder."""
+    if "translate" not in _TRAINED:
+        from recur.data.parallel import ParallelTexts
+        from recur.tasks.translate import PRESETS, train
+
+        rng = random.Random(0)
+        src = [" ".join(rng.choice("abcdefgh") for _ in range(rng.randint(2, 5)))
+               for _ in range(600)]
+        data_pairs = ParallelTexts(src, [" ".join(reversed(s.split())) for s in src])
+        root = Path(tempfile.mkdtemp(prefix="recur-serve-translate-"))
+        atexit.register(shutil.rmtree, root, True)
+        preset = PRESETS["small"]
+        data = replace(preset.data, tokenizer="word", vocab_size=20, batch_size=32)
+        # LSTM: no compiled GRU kernel to build (a minute where its cache is cold)
+        model = dict(preset.model, cell="lstm", embed_dim=16, encoder_hidden=16,
+                     decoder_hidden=32, dropout=0.0)
+        training = replace(preset.training, epochs=2, quiet=True)
+        train(data_pairs, None, root / "run", data, model, training, say=lambda *a: None)
+        _TRAINED["translate"] = root / "run"
+    return _TRAINED["translate"]

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
-from serve_models import serve_in_thread, tiny_sentiment  # noqa: E402
+from serve_models import serve_in_thread, tiny_sentiment, tiny_tagger  # noqa: E402
 from test_serve import EchoRequest, EchoResponse, _stream  # noqa: E402
 
 from recur.serve.app import create_app, load_models  # noqa: E402
@@ -101,5 +101,29 @@ def test_pages_in_headless_chromium(tmp_path, echo_dir):
             page.wait_for_function("() => document.querySelector('[data-role=stream]')"
                                    "?.textContent.includes('go2')", timeout=15_000)
             assert stream.inner_text().strip() == "gogo0 go1 go2"
+        finally:
+            browser.close()
+
+
+def test_tagger_entities_in_headless_chromium(tmp_path):
+    models = load_models([f"ner={tiny_tagger()}"], Limits())
+    with serve_in_thread(create_app(models)) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 400})
+            page.goto(url + "/", wait_until="load")
+            section = page.locator("section#ner-tag")
+            section.wait_for(timeout=15_000)
+            assert page.locator("form[data-route=predict]").count() == 0
+            section.locator("textarea[name=text]").fill("John lives in Paris. Mary visited London.")
+            section.locator("button[type=submit]").click()
+            entities = section.locator(".entity")
+            entities.nth(3).wait_for(timeout=15_000)
+            assert entities.all_inner_texts() == ["JohnB-PER", "ParisB-LOC", "MaryB-PER",
+                                                  "LondonB-LOC"]
+            assert section.locator(".error").count() == 0
+            page.screenshot(path=str(tmp_path / "tag.png"), full_page=True)
+            if os.environ.get("RECUR_UPDATE_SCREENSHOTS") == "1":
+                shutil.copyfile(tmp_path / "tag.png", SCREENSHOT.with_name("serve-tag.png"))
         finally:
             browser.close()

@@ -13,7 +13,7 @@ hypothesis = pytest.importorskip("hypothesis")
 import httpx  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from serve_models import tiny_sentiment  # noqa: E402
+from serve_models import tiny_sentiment, tiny_tagger, tiny_translator  # noqa: E402
 from test_serve import EchoRequest, EchoResponse, _echo, _stream  # noqa: E402
 
 from recur.serve.app import create_app, load_models  # noqa: E402
@@ -21,8 +21,9 @@ from recur.serve.handlers import ROUTES, Route, TaskHandler, register_handler, u
 from recur.serve.limits import Limits  # noqa: E402
 
 FIELDS = ["texts", "text", "prompt", "max_new_tokens", "temperature", "series", "horizon",
-          "sleep_s", "top_k", ""]
-LIMITS = Limits(max_text_chars=300, max_batch_size=8, max_body_bytes=20_000, max_new_tokens=5)
+          "sleep_s", "top_k", "beam", ""]
+LIMITS = Limits(max_text_chars=300, max_batch_size=8, max_body_bytes=20_000, max_new_tokens=5,
+                max_beam=3)
 
 scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) |
            st.floats(allow_nan=False, allow_infinity=False) |
@@ -36,7 +37,7 @@ texts = st.one_of(plain, plain, plain, plain, st.text(alphabet=st.characters(exc
                                                       max_size=20))
 any_body = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=4) | json_values
 ECHO_ROUTES = ["complete", "translate", "generate"]
-targets = st.tuples(st.sampled_from(["imdb", "echo", "nope", "..", "imdb%2F.."]),
+targets = st.tuples(st.sampled_from(["imdb", "echo", "ner", "rev", "nope", "..", "imdb%2F.."]),
                     st.sampled_from(list(ROUTES)))
 # Requests one mistake (or none) away from valid for a served route, so validation runs
 # deep and the models run; and anything at all, anywhere.
@@ -47,6 +48,12 @@ requests = st.one_of(
     st.tuples(st.tuples(st.just("echo"), st.sampled_from(ECHO_ROUTES)),
               st.fixed_dictionaries({"prompt": texts},
                                     optional={"max_new_tokens": st.integers(-10, 2**40) | json_values})),
+    st.tuples(st.just(("ner", "tag")),
+              st.fixed_dictionaries({"texts": st.lists(texts, min_size=1, max_size=9)},
+                                    optional={"x": json_values})),
+    st.tuples(st.just(("rev", "translate")),
+              st.fixed_dictionaries({"texts": st.lists(texts, min_size=1, max_size=9)},
+                                    optional={"beam": st.integers(-3, 6) | json_values})),
     st.tuples(targets, any_body),
 )
 raw_bytes = st.binary(max_size=300) | st.just(b"[" * 5000) | st.just(b'{"texts": ["' + b"a" * 30_000 + b'"]}')
@@ -61,7 +68,8 @@ def client(tmp_path_factory):
         routes={"complete": Route(EchoRequest, EchoResponse, run=_echo, batch=False),
                 "translate": Route(EchoRequest, EchoResponse, run=_echo),
                 "generate": Route(EchoRequest, EchoResponse, stream=_stream)}))
-    models = load_models([f"imdb={tiny_sentiment()}", f"echo={folder}"], LIMITS)
+    models = load_models([f"imdb={tiny_sentiment()}", f"echo={folder}", f"ner={tiny_tagger()}",
+                          f"rev={tiny_translator()}"], LIMITS)
     loop = asyncio.new_event_loop()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(models, LIMITS)),
                                base_url="http://fuzz")

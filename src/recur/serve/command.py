@@ -13,6 +13,7 @@ _LIMIT_HELP = {
     "max_text_chars": "characters in one input text",
     "max_batch_size": "texts in one request and in one micro-batch",
     "max_new_tokens": "tokens one generation request may ask for",
+    "max_beam": "beam size one translation request may ask for",
     "max_body_bytes": "bytes of one request body (413 beyond)",
     "request_timeout_s": "seconds per request (504 beyond)",
     "max_pending": "requests in progress at once (503 + Retry-After beyond)",

@@ -51,7 +51,9 @@ ROUTES: dict[str, str] = {
 
 STREAMING_ROUTES = ("generate",)
 
-HANDLER_MODULES: dict[str, str] = {"sentiment": "recur.serve.tasks.sentiment"}
+HANDLER_MODULES: dict[str, str] = {"sentiment": "recur.serve.tasks.sentiment",
+                                   "tagger": "recur.serve.tasks.tagger",
+                                   "translate": "recur.serve.tasks.translate"}
 """Checkpoint task name → the module that registers its handler on import."""
 
 _HANDLERS: dict[str, TaskHandler] = {}

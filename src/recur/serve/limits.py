@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 MAX_TEXT_CHARS = 10_000         # characters in one input text
 MAX_BATCH_SIZE = 64             # texts in one request, and in one micro-batch
 MAX_NEW_TOKENS = 512            # tokens one generation request may ask for
+MAX_BEAM = 8                    # beam size one translation request may ask for
 MAX_BODY_BYTES = 1_000_000      # bytes of one request body
 REQUEST_TIMEOUT_S = 30.0        # seconds from admission to the answer (504 after)
 MAX_PENDING = 64                # requests admitted at once (queued + running); 503 beyond
@@ -25,6 +26,7 @@ class Limits:
     max_text_chars: int = MAX_TEXT_CHARS
     max_batch_size: int = MAX_BATCH_SIZE
     max_new_tokens: int = MAX_NEW_TOKENS
+    max_beam: int = MAX_BEAM
     max_body_bytes: int = MAX_BODY_BYTES
     request_timeout_s: float = REQUEST_TIMEOUT_S
     max_pending: int = MAX_PENDING

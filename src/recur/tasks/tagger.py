@@ -37,7 +37,7 @@ from torch import nn
 from recur.cells.base import check_choice, check_positive_int
 from recur.data.batching import BucketBatcher
 from recur.data.conll import Sentence, format_conll, open_text, read_conll
-from recur.data.spans import span_scores, spans
+from recur.data.spans import Span, span_scores, spans
 from recur.models.tagger import CHAR_ENCODERS, HEADS, SequenceTagger, TaggerConfig
 from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint, write_json
@@ -411,6 +411,16 @@ class Token(NamedTuple):
     end: int
 
 
+class TaggedSentence(NamedTuple):
+    """One sentence of a tagged text: its tokens, their tags (the model's scheme), the
+    entity spans over token positions (end exclusive) and the same entities in characters."""
+
+    tokens: list[Token]
+    tags: list[str]
+    spans: list[Span]
+    entities: list[Entity]
+
+
 TOKEN = re.compile(r"[A-Za-z]\.(?:[A-Za-z]\.)+|\w+(?:[-'’.&]\w+)*|[^\w\s]")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[]?[A-Z0-9])|\n\s*\n")
 ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "gen", "sen", "rep", "gov", "jr",
@@ -472,16 +482,28 @@ class NERModel:
                 out[i] = [self.vocab.tags[t] for t in path][: len(sentences[i])]
         return out  # type: ignore[return-value]
 
+    def tag_texts(self, texts: Sequence[str], batch_size: int = 64) -> list[list[TaggedSentence]]:
+        """Split each text into sentences and tokens (``split_text``), tag all sentences of
+        all texts in one ``tag`` call; per text, its sentences with tokens, tags and entities
+        (character offsets) in input order."""
+        split = [split_text(text) for text in texts]
+        flat = [[t.text for t in sentence] for sentences in split for sentence in sentences]
+        tagged = iter(self.tag(flat, batch_size=batch_size))
+        out = []
+        for text, sentences in zip(texts, split, strict=True):
+            out.append([])
+            for tokens in sentences:
+                tags = next(tagged)
+                found = spans(tags)
+                entities = [Entity(s.type, tokens[s.start].start, tokens[s.end - 1].end,
+                                   text[tokens[s.start].start: tokens[s.end - 1].end])
+                            for s in found]
+                out[-1].append(TaggedSentence(tokens, tags, found, entities))
+        return out
+
     def entities(self, text: str) -> list[list[Entity]]:
         """Split ``text`` into sentences and tokens, tag them, return entities per sentence."""
-        sentences = split_text(text)
-        found = []
-        for tokens, tags in zip(sentences, self.tag([[t.text for t in s] for s in sentences]),
-                                strict=True):
-            found.append([Entity(s.type, tokens[s.start].start, tokens[s.end - 1].end,
-                                 text[tokens[s.start].start: tokens[s.end - 1].end])
-                          for s in spans(tags)])
-        return found
+        return [sentence.entities for sentence in self.tag_texts([text])[0]]
 
     def read(self, path: str | Path) -> tuple[list[Sentence], list[Encoded]]:
         """Read labelled CoNLL data in the model's scheme; unknown tags name file and line."""
