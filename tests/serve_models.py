@@ -145,3 +145,21 @@ def tiny_translator() -> Path:
         train(data_pairs, None, root / "run", data, model, training, say=lambda *a: None)
         _TRAINED["translate"] = root / "run"
     return _TRAINED["translate"]
+
+
+def tiny_language_model() -> Path:
+    """A character LM trained once per test process on generated text (seconds)."""
+    if "language_model" not in _TRAINED:
+        from recur.cli import main
+
+        root = Path(tempfile.mkdtemp(prefix="recur-serve-lm-"))
+        atexit.register(shutil.rmtree, root, True)
+        rng = random.Random(0)
+        text = "\n".join(" ".join(rng.choice(FILLER + POSITIVE) for _ in range(8))
+                         for _ in range(400))
+        (root / "train.txt").write_text(text, encoding="utf-8")
+        assert main(["train", "lm", "--train", str(root / "train.txt"), "--valid-fraction",
+                     "0.1", "--level", "char", "--preset", "tiny", "--out", str(root / "run"),
+                     "--epochs", "2", "--quiet"]) == 0
+        _TRAINED["language_model"] = root / "run"
+    return _TRAINED["language_model"]

@@ -53,7 +53,8 @@ STREAMING_ROUTES = ("generate",)
 
 HANDLER_MODULES: dict[str, str] = {"sentiment": "recur.serve.tasks.sentiment",
                                    "tagger": "recur.serve.tasks.tagger",
-                                   "translate": "recur.serve.tasks.translate"}
+                                   "translate": "recur.serve.tasks.translate",
+                                   "language_model": "recur.serve.tasks.language_model"}
 """Checkpoint task name → the module that registers its handler on import."""
 
 _HANDLERS: dict[str, TaskHandler] = {}
