@@ -31,7 +31,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from recur.serve.batching import ModelWorker
-from recur.serve.handlers import ROUTES, STREAMING_ROUTES, TaskHandler, handler_for
+from recur.serve.handlers import (
+    ROUTES,
+    STREAMING_ROUTES,
+    RequestError,
+    TaskHandler,
+    handler_for,
+)
 from recur.serve.limits import Limits
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -235,6 +241,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None) -> 
             except TimeoutError:
                 raise HTTPError(504, f"the request took longer than request_timeout_s = "
                                      f"{limits.request_timeout_s} s") from None
+            except RequestError as error:
+                raise HTTPError(422, str(error)) from None
             except Exception:
                 log.exception("route /%s of model %s failed", route, name)
                 raise HTTPError(500, f"model {name!r} failed on this request; see the server "

@@ -54,8 +54,15 @@ STREAMING_ROUTES = ("generate",)
 HANDLER_MODULES: dict[str, str] = {"sentiment": "recur.serve.tasks.sentiment",
                                    "tagger": "recur.serve.tasks.tagger",
                                    "translate": "recur.serve.tasks.translate",
-                                   "language_model": "recur.serve.tasks.language_model"}
+                                   "language_model": "recur.serve.tasks.language_model",
+                                   "forecast": "recur.serve.tasks.forecast"}
 """Checkpoint task name → the module that registers its handler on import."""
+
+
+class RequestError(ValueError):
+    """Raised by a route's ``run`` when a valid request does not fit the served model (a
+    series shorter than the model reads, say): the server answers 422 with the message,
+    which names the field. Routes that raise it should not be micro-batched (``batch=False``)."""
 
 _HANDLERS: dict[str, TaskHandler] = {}
 
