@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from recur.cells.base import CellBase, State
-from recur.diagnostics.gradient_flow import _call, find_recurrent
+from recur.diagnostics.gradient_flow import _call, check_layer_and_direction, find_recurrent
 from recur.layers import Recurrent, run_cell
 
 
@@ -76,14 +76,7 @@ def record_gates(
         ``GateRecording`` (see there). The model's parameters and output are unaffected.
     """
     rnn = find_recurrent(model, recurrent)
-    if isinstance(direction, bool) or direction not in range(rnn.num_directions):
-        raise ValueError(f"direction must be in [0, {rnn.num_directions - 1}] for this layer, "
-                         f"got {direction!r}")
-    if isinstance(layer, bool) or not isinstance(layer, int) \
-            or not -rnn.num_layers <= layer < rnn.num_layers:
-        raise ValueError(f"layer must be an int in [{-rnn.num_layers}, {rnn.num_layers - 1}], "
-                         f"got {layer!r}")
-    layer %= rnn.num_layers
+    layer = check_layer_and_direction(rnn, layer, direction)
     recorder = _GateRecorder(rnn.cells[layer * rnn.num_directions + direction])
     handle = rnn.register_forward_hook(recorder.rerun, with_kwargs=True)
     try:

@@ -113,15 +113,7 @@ def gradient_flow(
     if jacobian is not None:
         check_choice("jacobian", jacobian, JACOBIAN_NORMS)
     rnn = find_recurrent(model, recurrent)
-    if isinstance(direction, bool) or direction not in range(rnn.num_directions):
-        raise ValueError(f"direction must be in [0, {rnn.num_directions - 1}] for this "
-                         f"{'bidirectional' if rnn.bidirectional else 'unidirectional'} layer, "
-                         f"got {direction!r}")
-    if isinstance(layer, bool) or not isinstance(layer, int) \
-            or not -rnn.num_layers <= layer < rnn.num_layers:
-        raise ValueError(f"layer must be an int in [{-rnn.num_layers}, {rnn.num_layers - 1}], "
-                         f"got {layer!r}")
-    layer %= rnn.num_layers
+    layer = check_layer_and_direction(rnn, layer, direction)
     recorder = _Recorder(rnn.cells[layer * rnn.num_directions + direction])
 
     handle = rnn.register_forward_hook(recorder.rerun, with_kwargs=True)
@@ -191,6 +183,20 @@ def state_jacobians(cell: CellBase, xw: Tensor, previous: Tensor) -> Tensor:
         return torch.cat(new, dim=-1).squeeze(0)                             # (k·H,)
 
     return torch.func.vmap(torch.func.jacrev(step))(previous, xw).detach()  # (T, kH, kH)
+
+
+def check_layer_and_direction(rnn: Recurrent, layer: int, direction: int) -> int:
+    """The layer index in [0, L) (negative counts from the top); ValueErrors name the
+    argument when ``layer`` or ``direction`` is not one of ``rnn``'s."""
+    if isinstance(direction, bool) or direction not in range(rnn.num_directions):
+        raise ValueError(f"direction must be in [0, {rnn.num_directions - 1}] for this "
+                         f"{'bidirectional' if rnn.bidirectional else 'unidirectional'} layer, "
+                         f"got {direction!r}")
+    if isinstance(layer, bool) or not isinstance(layer, int) \
+            or not -rnn.num_layers <= layer < rnn.num_layers:
+        raise ValueError(f"layer must be an int in [{-rnn.num_layers}, {rnn.num_layers - 1}], "
+                         f"got {layer!r}")
+    return layer % rnn.num_layers
 
 
 def find_recurrent(model: nn.Module, name: str | None = None) -> Recurrent:

@@ -134,6 +134,15 @@ def limits_of(info: ValidationInfo) -> Limits:
     return context.get("limits") or Limits()
 
 
+def check_texts(texts: list[str], limits: Limits) -> list[str]:
+    """A ``texts`` field: 1 to ``max_batch_size`` texts, each passing ``check_text``."""
+    if not 1 <= len(texts) <= limits.max_batch_size:
+        raise ValueError(f"must hold 1 to {limits.max_batch_size} texts, got {len(texts)}")
+    for i, text in enumerate(texts):
+        check_text(f"texts[{i}]", text, limits)
+    return texts
+
+
 def check_text(field_name: str, text: str, limits: Limits) -> str:
     """A text input within ``max_text_chars`` and encodable as UTF-8 (JSON's ``\\ud800``
     escapes give lone surrogates, which tokenizers and JSON writers refuse)."""

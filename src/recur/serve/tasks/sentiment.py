@@ -23,6 +23,7 @@ from recur.serve.handlers import (
     Route,
     TaskHandler,
     check_text,
+    check_texts,
     limits_of,
     register_handler,
 )
@@ -39,12 +40,7 @@ class PredictRequest(BaseModel):
     @field_validator("texts")
     @classmethod
     def _within_limits(cls, texts: list[str], info: ValidationInfo) -> list[str]:
-        limits = limits_of(info)
-        if not 1 <= len(texts) <= limits.max_batch_size:
-            raise ValueError(f"must hold 1 to {limits.max_batch_size} texts, got {len(texts)}")
-        for i, text in enumerate(texts):
-            check_text(f"texts[{i}]", text, limits)
-        return texts
+        return check_texts(texts, limits_of(info))
 
 
 class LabelProbability(BaseModel):

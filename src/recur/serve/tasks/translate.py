@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from recur.serve.handlers import Route, TaskHandler, check_text, limits_of, register_handler
+from recur.serve.handlers import Route, TaskHandler, check_texts, limits_of, register_handler
 from recur.serve.limits import Limits
 from recur.tasks.translate import Translator
 
@@ -34,12 +34,7 @@ class TranslateRequest(BaseModel):
     @field_validator("texts")
     @classmethod
     def _within_limits(cls, texts: list[str], info: ValidationInfo) -> list[str]:
-        limits = limits_of(info)
-        if not 1 <= len(texts) <= limits.max_batch_size:
-            raise ValueError(f"must hold 1 to {limits.max_batch_size} texts, got {len(texts)}")
-        for i, text in enumerate(texts):
-            check_text(f"texts[{i}]", text, limits)
-        return texts
+        return check_texts(texts, limits_of(info))
 
     @field_validator("beam")
     @classmethod
