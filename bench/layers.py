@@ -301,6 +301,67 @@ def minimal_long_table(rows: Sequence[dict]) -> str:
     return markdown_table(header, body)
 
 
+def compact_table(rows: Sequence[dict]) -> str:
+    """Training times and both modes' torch/recur ratios on one line per config and cell."""
+    infer = {(r["config"], r["cell"]): r for r in rows if r["mode"] == "infer"}
+    header = ["cfg", "shape", "cell", "train: recur (ms)", "torch.nn (ms)", "torch/recur",
+              "infer: torch/recur"]
+    body = []
+    for r in rows:
+        if r["mode"] != "train":
+            continue
+        other = infer.get((r["config"], r["cell"]))
+        body.append([r["config"] + ("" if r["clean"] else " †"), r["shape"], r["cell"],
+                     f"{r['recur_ms']:.2f}", f"{r['torch_ms']:.2f}",
+                     f"{r['torch_over_recur']:.2f}",
+                     "—" if other is None else f"{other['torch_over_recur']:.2f}"])
+    return markdown_table(header, body)
+
+
+VIEWS = ("train", "infer", "compact", "minimal", "minimal-long", "sgemm")
+
+
+def markdown(document: dict, view: str | None = None) -> str:
+    """Tables of a layers.json document (``recur bench --write-docs``).
+
+    view: None (every table with its heading), or one of ``VIEWS``: ``train`` / ``infer``
+    (the layer table of that mode), ``compact`` (train times and both ratios),
+    ``minimal`` (vs nn.GRU), ``minimal-long`` (vs nn.LSTM at T = 4096), ``sgemm``.
+    """
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"layers has no view {view!r}; expected one of {', '.join(VIEWS)}")
+    rows, threads = document["rows"], document["settings"]["threads"]
+    sgemm = document["sgemm"]
+    rates = ", ".join(f"{rate:.0f}" for rate in sgemm["samples_gflop_per_s"])
+    sgemm_line = (f"sgemm (torch.mm {sgemm['size']}², fp32) over the run: {rates} GFLOP/s; "
+                  f"% of sgemm divides by the highest, {sgemm['peak_gflop_per_s']:.0f}.")
+    minimal_long = document.get("minimal_long") or []
+    every = rows + document.get("minimal", []) + minimal_long
+    dagger = ("" if all(r["clean"] for r in every) else
+              "\n\n† other processes used the CPU in every round: contended samples kept.")
+    if view in ("train", "infer"):
+        return layer_table(rows, view) + dagger
+    if view == "compact":
+        return compact_table(rows) + dagger
+    if view == "minimal":
+        return minimal_table(document["minimal"]) + dagger
+    if view == "minimal-long":
+        return minimal_long_table(minimal_long) + dagger
+    if view == "sgemm":
+        return sgemm_line
+    parts = []
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        title = "Training step (forward + backward)" if mode == "train" else "Inference"
+        parts.append(f"### {title}, float32, {threads} threads\n\n{layer_table(rows, mode)}")
+    if document.get("minimal"):
+        parts.append(f"### minGRU / minLSTM vs nn.GRU, training step, "
+                     f"{document['minimal_config']}\n\n{minimal_table(document['minimal'])}")
+    if minimal_long:
+        parts.append(f"### minGRU / minLSTM vs nn.LSTM, training step, "
+                     f"{document['minimal_long_config']}\n\n{minimal_long_table(minimal_long)}")
+    return "\n\n".join(parts) + dagger + "\n\n" + sgemm_line
+
+
 def parse_list(text: str, choices: Sequence[str], what: str) -> list[str]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [item for item in items if item not in choices]
@@ -359,25 +420,8 @@ def benchmark(
 
 
 def print_tables(results: dict, threads: int) -> None:
-    modes = dict.fromkeys(row["mode"] for row in results["rows"])
-    for mode in modes:
-        title = "Training step (forward + backward)" if mode == "train" else "Inference"
-        print(f"\n### {title}, float32, {threads} threads\n")
-        print(layer_table(results["rows"], mode))
-    if results["minimal"]:
-        print(f"\n### minGRU / minLSTM vs nn.GRU, training step, {results['minimal_config']}\n")
-        print(minimal_table(results["minimal"]))
-    if results.get("minimal_long"):
-        print(f"\n### minGRU / minLSTM vs nn.LSTM, training step, "
-              f"{results['minimal_long_config']}\n")
-        print(minimal_long_table(results["minimal_long"]))
-    if not all(row["clean"] for row in
-               results["rows"] + results["minimal"] + results.get("minimal_long", [])):
-        print("\n† other processes used the CPU in every round: contended samples kept.")
-    sgemm = results["sgemm"]
-    rates = ", ".join(f"{rate:.0f}" for rate in sgemm["samples_gflop_per_s"])
-    print(f"\nsgemm (torch.mm {sgemm['size']}², fp32) over the run: {rates} GFLOP/s; "
-          f"% of sgemm divides by the highest, {sgemm['peak_gflop_per_s']:.0f}.")
+    print()
+    print(markdown({**results, "settings": {"threads": threads}}))
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

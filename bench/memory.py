@@ -8,9 +8,10 @@ each without and with ``checkpoint_chunk=K``.
 **What is measured.** Each case runs in a fresh Python process (this file with
 ``--case``), so no case inherits another's heap. The process first runs one training
 step of the same case at a tiny shape (so lazy imports, thread pools and kernel caches are
-not counted), then builds the layer and the input, runs the garbage collector, resets the kernel's resident-set high-water mark
-(``echo 5 > /proc/self/clear_refs``), reads its resident set size (VmRSS, the *baseline*)
-and runs two training steps, reading the high-water mark (VmHWM) after each. Reported:
+not counted), then builds the layer and the input, runs the garbage collector, resets
+the kernel's resident-set high-water mark (``echo 5 > /proc/self/clear_refs``), reads its
+resident set size (VmRSS, the *baseline*) and runs two training steps, reading the
+high-water mark (VmHWM) after each. Reported:
 peak RSS during step 1 and during step 2, minus the baseline — the memory the operating
 system had to give the process for the step: saved activations, gradients, workspaces,
 and whatever the allocators (glibc malloc, oneDNN) kept. It is not the sum of tensor
