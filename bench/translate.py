@@ -41,7 +41,8 @@ def markdown(document: dict, view: str | None = None) -> str:
         raise ValueError(f"translate has no view {view!r}; it renders one table")
     from common import markdown_table
 
-    rows = [(f"training, target tokens/s ({document.get('train_steps', '?')} batches)",
+    steps = f" ({document['train_steps']} batches)" if "train_steps" in document else ""
+    rows = [(f"training, target tokens/s{steps}",
              document["train_tokens_per_s"]),
             ("greedy decoding, sentences/s", document["beam1_sentences_per_s"]),
             ("beam 5 decoding, sentences/s", document["beam5_sentences_per_s"])]
