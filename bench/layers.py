@@ -55,6 +55,7 @@ from common import (
 from torch import nn
 
 from recur import Recurrent
+from recur.cells.minimal import scan_loop
 
 
 class Config(NamedTuple):
@@ -236,12 +237,28 @@ def run_minimal(config: Config, *, repeats: int, warmup: int, max_wait: float = 
     return rows
 
 
+class AutogradLoopMinimal(nn.Module):
+    """A one-layer minGRU/minLSTM whose scan is ``scan_loop``: autograd through every step
+    (what ``scan="sequential"`` ran before ``SequentialScan``), same weights as ``layer``."""
+
+    def __init__(self, layer: Recurrent) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        cell = self.layer.cells[0]
+        a, b = cell.coefficients(cell.input_transform(x))             # (B, T, H) each
+        h0 = x.new_zeros(x.shape[0], cell.hidden_size)                # (B, H)
+        return scan_loop(a, b, h0), None
+
+
 def run_minimal_long(config: Config, *, repeats: int, warmup: int, max_wait: float = 120.0,
                      log: Callable[[str], None] = print) -> list[dict]:
     """Train minGRU / minLSTM against nn.LSTM of the same width on long sequences.
 
     Contenders, interleaved: nn.LSTM (oneDNN), minGRU and minLSTM with the sequential scan
-    (the CPU default) and minGRU with the parallel (Hillis-Steele) scan.
+    (the CPU default, ``SequentialScan``), minGRU with the same loop under autograd
+    (``scan_loop``) and minGRU with the parallel (Hillis-Steele) scan.
     """
     def minimal(cell: str, scan: str) -> Recurrent:
         return Recurrent(cell, config.inputs, config.hidden, config.layers, scan=scan)
@@ -252,6 +269,8 @@ def run_minimal_long(config: Config, *, repeats: int, warmup: int, max_wait: flo
         "recur minlstm (sequential scan)": minimal("minlstm", "sequential"),
         "recur mingru (parallel scan)": minimal("mingru", "parallel"),
     }
+    models["recur mingru (autograd loop)"] = AutogradLoopMinimal(
+        models["recur mingru (sequential scan)"])
     x = torch.randn(config.batch, config.steps, config.inputs)         # (B, T, D)
     wait_for_quiet(max_wait, log=log)
     timings = interleaved({k: step_fn(m, x, "train") for k, m in models.items()},
