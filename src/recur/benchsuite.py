@@ -306,7 +306,7 @@ def bench_command(args: argparse.Namespace) -> int:
         raise BenchError("--write-docs renders docs from full runs; --quick results are smoke "
                          "runs (drop one of the two)")
     root = find_checkout(args.root)
-    results = Path(args.results) if args.results else \
+    results = Path(args.results).resolve() if args.results else \
         root / "bench" / "results" / ("quick" if args.quick else "")
     if args.run_suites:
         failed = run_suites(names, root, results, args.quick)
