@@ -131,16 +131,23 @@ def markdown(document: dict, view: str | None = None) -> str:
     header = ["case", "peak above baseline, step 1 (MB)", "step 2 (MB)", "train step (ms)",
               "time vs recur fused"]
     body = []
+    timings = document.get("timing") or {}
     for row in document["rows"]:
-        timing = document["timing"][row["case"]]
+        timing = timings.get(row["case"])
+        if timing is None:
+            body.append([row["case"], f"{row['step1_mb']:.0f}", f"{row['step2_mb']:.0f}",
+                         "—", "—"])
+            continue
         body.append([row["case"] + ("" if timing["clean"] else " †"),
                      f"{row['step1_mb']:.0f}", f"{row['step2_mb']:.0f}",
                      f"{timing['ms']:.0f}", f"{timing['vs_recur_fused']:.2f}×"])
     shape = "B{} T{} D{} H{} L{}".format(*document["shape"])
-    note = (f"\n\n{shape}, {document['settings']['threads']} thread(s); memory: median of "
-            f"{document['settings']['memory_repeats']} fresh processes per case (baseline RSS "
-            f"{statistics.median(r['baseline_mb'] for r in document['rows']):.0f} MB); time: "
-            f"median of {document['settings']['repeats']} interleaved rounds.")
+    settings = document["settings"]
+    timed = (f"time: median of {settings['repeats']} interleaved rounds." if timings else
+             f"time: not measured ({settings.get('note', 'run with --no-timing')}).")
+    note = (f"\n\n{shape}, {settings['threads']} thread(s); memory: median of "
+            f"{settings['memory_repeats']} fresh processes per case (baseline RSS "
+            f"{statistics.median(r['baseline_mb'] for r in document['rows']):.0f} MB); {timed}")
     return markdown_table(header, body) + note
 
 
@@ -151,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     parser.add_argument("--memory-repeats", type=int, default=3,
                         help="fresh processes per case for the memory peak (default 3)")
     parser.add_argument("--quick", action="store_true", help="tiny shape, three cases")
+    parser.add_argument("--timing", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time every case's step, interleaved (default on)")
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/memory.json)")
     parser.add_argument("--case", help=argparse.SUPPRESS)      # child: measure one case
     parser.add_argument("--time", action="store_true", help=argparse.SUPPRESS)  # child: timing
@@ -175,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         rows.append({"case": case, **row, "runs": runs})
         print(f"{case}: step 1 +{row['step1_mb']:.0f} MB, step 2 +{row['step2_mb']:.0f} MB "
               f"(baseline {row['baseline_mb']:.0f} MB)", file=sys.stderr, flush=True)
-    timing = run_child([*common, "--time", "--repeats", str(args.repeats)])
+    timing = run_child([*common, "--time", "--repeats", str(args.repeats)]) if args.timing else None
     argv = sys.argv[1:] if argv is None else list(argv)
     document = {"settings": {"command": " ".join(["python bench/memory.py", *argv]),
                              "threads": threads, "repeats": args.repeats,
