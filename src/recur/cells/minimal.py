@@ -15,10 +15,10 @@ a sequential loop (fastest on a few CPU cores: one fused multiply-add per step) 
 Hillis-Steele parallel prefix scan (log₂ T steps of whole-sequence tensor ops: fastest on
 GPUs). The sequential loop runs inside one autograd Function (``SequentialScan``): the
 forward is T in-place multiply-adds that record nothing, and the backward is the adjoint
-recurrence written out, so autograd does not create ~2T nodes per call (measured ≈ 30% of
-a minGRU training step at T = 4096, docs/benchmarks.md). ``scan_loop`` is the same loop
-written plainly, with autograd through every step: the readable oracle it is tested
-against. The parallel form composes the affine maps (a, b) ∘ (a', b') = (a a', a b' + b)
+recurrence written out, so autograd does not create ~2T nodes per call (at T = 4096 on
+2 shared cores this measured within noise of the autograd loop, docs/benchmarks.md).
+``scan_loop`` is the same loop written plainly, with autograd through every step: the
+readable oracle it is tested against. The parallel form composes the affine maps (a, b) ∘ (a', b') = (a a', a b' + b)
 directly, without logarithms, so it is exact up to rounding and never overflows since
 |a| ≤ 1.
 
