@@ -108,6 +108,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown(document: dict, view: str | None = None) -> str:
+    """The MASE table of a forecast.json document (``recur bench --write-docs``); no views."""
+    if view is not None:
+        raise ValueError(f"forecast has no view {view!r}; it renders one table")
+    return table(document["rows"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", default=",".join(PANEL), help="comma-separated names")
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
            "command": " ".join(["bench/forecast.py", *(argv if argv is not None else sys.argv[1:])]),
            "settings": {k: v for k, v in vars(args).items() if k not in ("out",)},
            "torch_threads": torch.get_num_threads(), "seconds": time.perf_counter() - start,
-           "numpy": np.__version__, "rows": rows}
+           "numpy": np.__version__, "rows": rows, "benchmark": "forecast"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"\nwrote {args.out}")

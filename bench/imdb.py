@@ -404,6 +404,18 @@ def table(rows: Sequence[dict]) -> str:
     return markdown_table(header, body)
 
 
+def markdown(document: dict, view: str | None = None) -> str:
+    """The table of an imdb.json document (``recur bench --write-docs``); no views."""
+    if view is not None:
+        raise ValueError(f"imdb has no view {view!r}; it renders one table")
+    keras_info = document["keras"]
+    if not keras_info["available"]:
+        note = f"Keras was unavailable: {keras_info['note']}"
+    else:
+        note = f"Keras side: {keras_info['note']}, jit_compile={keras_info['result']['jit_compile']}"
+    return f"{table(document['rows'])}\n\n{note}"
+
+
 def main(argv: Sequence[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per contender (default 3)")
@@ -434,12 +446,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
                   keras_python=None if args.no_keras else args.keras_python, log=log)
     print(f"\n### IMDB seed model, {results['train_size']:,} train / {results['valid_size']:,} "
           f"valid reviews, batch {BATCH_SIZE}, {args.epochs} epochs, {threads} thread(s)\n")
-    print(table(results["rows"]))
-    keras_info = results["keras"]
-    if not keras_info["available"]:
-        print(f"\nKeras was unavailable: {keras_info['note']}")
-    else:
-        print(f"\nKeras side: {keras_info['note']}, jit_compile={keras_info['result']['jit_compile']}")
+    print(markdown(results))
     argv = sys.argv[1:] if argv is None else list(argv)
     settings = {"command": " ".join(["python bench/imdb.py", *argv]), "epochs": args.epochs,
                 "threads": threads, "limit": args.limit, "batch_size": BATCH_SIZE,

@@ -17,7 +17,8 @@ run. The machine is shared: rounds disturbed by other processes are dropped and 
 (``common.interleaved``); rows that never got enough quiet rounds are marked †.
 
 A second table trains minGRU / minLSTM (readable sequential scan) against nn.GRU at
-B16 T100 D256 H256.
+B16 T100 D256 H256; ``--minimal-long`` adds a third, against nn.LSTM of the same width at
+B16 T4096 D256 H256 (issue 11's bar: a minGRU training step ≥ 5× faster than nn.LSTM there).
 
 Run from the repository root:
 
@@ -25,6 +26,7 @@ Run from the repository root:
     .venv/bin/python bench/layers.py --quick              # config a, 3 repeats (seconds)
     .venv/bin/python bench/layers.py --configs c,d --cells lstm --repeats 7
     .venv/bin/python bench/layers.py --skip-readable-above 256   # no Python loop at H = 512
+    .venv/bin/python bench/layers.py --no-layers --no-minimal --minimal-long --threads 1
 
 It prints markdown tables (as pasted into docs/benchmarks.md) and writes
 bench/results/layers.json (``--out`` to change).
@@ -53,6 +55,7 @@ from common import (
 from torch import nn
 
 from recur import Recurrent
+from recur.cells.minimal import scan_loop
 
 
 class Config(NamedTuple):
@@ -73,6 +76,7 @@ CONFIGS = {
     "d": Config(64, 128, 64, 512, 2),
 }
 MINIMAL_CONFIG = Config(16, 100, 256, 256, 1)
+MINIMAL_LONG_CONFIG = Config(16, 4096, 256, 256, 1)
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "elman": nn.RNN}
 MODES = ("train", "infer")
 
@@ -83,6 +87,8 @@ ROW_KEYS = ("config", "shape", "cell", "mode", "recur_ms", "torch_ms", "torch_ov
             "samples_ms")
 MINIMAL_ROW_KEYS = ("model", "ms", "tokens_per_s", "speed_vs_nn_gru", "contended_rounds",
                     "clean", "samples_ms")
+MINIMAL_LONG_ROW_KEYS = ("model", "ms", "tokens_per_s", "speed_vs_nn_lstm", "contended_rounds",
+                         "clean", "samples_ms")
 
 
 def matmul_flops(layer: Recurrent, config: Config, mode: str) -> int:
@@ -231,6 +237,60 @@ def run_minimal(config: Config, *, repeats: int, warmup: int, max_wait: float = 
     return rows
 
 
+class AutogradLoopMinimal(nn.Module):
+    """A one-layer minGRU/minLSTM whose scan is ``scan_loop``: autograd through every step
+    (what ``scan="sequential"`` ran before ``SequentialScan``), same weights as ``layer``."""
+
+    def __init__(self, layer: Recurrent) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        cell = self.layer.cells[0]
+        a, b = cell.coefficients(cell.input_transform(x))             # (B, T, H) each
+        h0 = x.new_zeros(x.shape[0], cell.hidden_size)                # (B, H)
+        return scan_loop(a, b, h0), None
+
+
+def run_minimal_long(config: Config, *, repeats: int, warmup: int, max_wait: float = 120.0,
+                     parallel: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+    """Train minGRU / minLSTM against nn.LSTM of the same width on long sequences.
+
+    Contenders, interleaved: nn.LSTM (oneDNN), minGRU and minLSTM with the sequential scan
+    (the CPU default, ``SequentialScan``), minGRU with the same loop under autograd
+    (``scan_loop``) and minGRU with the parallel (Hillis-Steele) scan.
+    """
+    def minimal(cell: str, scan: str) -> Recurrent:
+        return Recurrent(cell, config.inputs, config.hidden, config.layers, scan=scan)
+
+    models = {
+        "nn.LSTM": nn.LSTM(config.inputs, config.hidden, config.layers, batch_first=True),
+        "recur mingru (sequential scan)": minimal("mingru", "sequential"),
+        "recur minlstm (sequential scan)": minimal("minlstm", "sequential"),
+    }
+    if parallel:  # ≈ 8× the sequential scan's time at T = 4096 on 2 cores: optional
+        models["recur mingru (parallel scan)"] = minimal("mingru", "parallel")
+    models["recur mingru (autograd loop)"] = AutogradLoopMinimal(
+        models["recur mingru (sequential scan)"])
+    x = torch.randn(config.batch, config.steps, config.inputs)         # (B, T, D)
+    wait_for_quiet(max_wait, log=log)
+    timings = interleaved({k: step_fn(m, x, "train") for k, m in models.items()},
+                          repeats, warmup)
+    rows = []
+    for key, timing in timings.items():
+        rows.append({
+            "model": key,
+            "ms": timing.median_ms,
+            "tokens_per_s": config.batch * config.steps / timing.median,
+            "speed_vs_nn_lstm": paired_ratio(timings["nn.LSTM"], timing),
+            "contended_rounds": timing.contended,
+            "clean": timing.clean,
+            "samples_ms": [1e3 * s for s in timing.samples],
+        })
+        log(f"minimal-long {key:32} {timing.median_ms:8.2f} ms")
+    return rows
+
+
 def layer_table(rows: Sequence[dict], mode: str) -> str:
     header = ["cfg", "shape", "cell", "recur fused (ms)", "torch.nn (ms)", "torch/recur",
               "recur readable (ms)", "readable/fused", "recur tok/s", "recur GFLOP/s",
@@ -254,6 +314,74 @@ def minimal_table(rows: Sequence[dict]) -> str:
     return markdown_table(header, body)
 
 
+def minimal_long_table(rows: Sequence[dict]) -> str:
+    header = ["model", "train step (ms)", "tok/s", "speed vs nn.LSTM"]
+    body = [[r["model"] + ("" if r["clean"] else " †"), f"{r['ms']:.1f}",
+             f"{r['tokens_per_s']:,.0f}", f"{r['speed_vs_nn_lstm']:.2f}×"] for r in rows]
+    return markdown_table(header, body)
+
+
+def compact_table(rows: Sequence[dict]) -> str:
+    """Training times and both modes' torch/recur ratios on one line per config and cell."""
+    infer = {(r["config"], r["cell"]): r for r in rows if r["mode"] == "infer"}
+    header = ["cfg", "shape", "cell", "train: recur (ms)", "torch.nn (ms)", "torch/recur",
+              "infer: torch/recur"]
+    body = []
+    for r in rows:
+        if r["mode"] != "train":
+            continue
+        other = infer.get((r["config"], r["cell"]))
+        body.append([r["config"] + ("" if r["clean"] else " †"), r["shape"], r["cell"],
+                     f"{r['recur_ms']:.2f}", f"{r['torch_ms']:.2f}",
+                     f"{r['torch_over_recur']:.2f}",
+                     "—" if other is None else f"{other['torch_over_recur']:.2f}"])
+    return markdown_table(header, body)
+
+
+VIEWS = ("train", "infer", "compact", "minimal", "minimal-long", "sgemm")
+
+
+def markdown(document: dict, view: str | None = None) -> str:
+    """Tables of a layers.json document (``recur bench --write-docs``).
+
+    view: None (every table with its heading), or one of ``VIEWS``: ``train`` / ``infer``
+    (the layer table of that mode), ``compact`` (train times and both ratios),
+    ``minimal`` (vs nn.GRU), ``minimal-long`` (vs nn.LSTM at T = 4096), ``sgemm``.
+    """
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"layers has no view {view!r}; expected one of {', '.join(VIEWS)}")
+    rows, threads = document["rows"], document["settings"]["threads"]
+    sgemm = document["sgemm"]
+    rates = ", ".join(f"{rate:.0f}" for rate in sgemm["samples_gflop_per_s"])
+    sgemm_line = (f"sgemm (torch.mm {sgemm['size']}², fp32) over the run: {rates} GFLOP/s; "
+                  f"% of sgemm divides by the highest, {sgemm['peak_gflop_per_s']:.0f}.")
+    minimal_long = document.get("minimal_long") or []
+    every = rows + document.get("minimal", []) + minimal_long
+    dagger = ("" if all(r["clean"] for r in every) else
+              "\n\n† other processes used the CPU in every round: contended samples kept.")
+    if view in ("train", "infer"):
+        return layer_table(rows, view) + dagger
+    if view == "compact":
+        return compact_table(rows) + dagger
+    if view == "minimal":
+        return minimal_table(document["minimal"]) + dagger
+    if view == "minimal-long":
+        return minimal_long_table(minimal_long) + dagger
+    if view == "sgemm":
+        return sgemm_line
+    parts = []
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        title = "Training step (forward + backward)" if mode == "train" else "Inference"
+        parts.append(f"### {title}, float32, {threads} threads\n\n{layer_table(rows, mode)}")
+    if document.get("minimal"):
+        parts.append(f"### minGRU / minLSTM vs nn.GRU, training step, "
+                     f"{document['minimal_config']}\n\n{minimal_table(document['minimal'])}")
+    if minimal_long:
+        parts.append(f"### minGRU / minLSTM vs nn.LSTM, training step, "
+                     f"{document['minimal_long_config']}\n\n{minimal_long_table(minimal_long)}")
+    return "\n\n".join(parts) + dagger + "\n\n" + sgemm_line
+
+
 def parse_list(text: str, choices: Sequence[str], what: str) -> list[str]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [item for item in items if item not in choices]
@@ -273,6 +401,8 @@ def benchmark(
     readable_repeats: int | None = None,
     skip_readable_above: int | None = None,
     minimal: Config | None = MINIMAL_CONFIG,
+    minimal_long: Config | None = None,
+    parallel_scan: bool = True,
     sgemm_size: int = 2048,
     max_wait: float = 120.0,
     log: Callable[[str], None] = print,
@@ -290,6 +420,9 @@ def benchmark(
     minimal_rows = (run_minimal(minimal, repeats=repeats, warmup=warmup, max_wait=max_wait,
                                 log=log)
                     if minimal is not None else [])
+    minimal_long_rows = (run_minimal_long(minimal_long, repeats=repeats, warmup=warmup,
+                                          max_wait=max_wait, parallel=parallel_scan, log=log)
+                         if minimal_long is not None else [])
     sgemm_end = sgemm_gflops(sgemm_size, repeats=max(repeats, 5))
     per_config = {row["config"]: row["sgemm_gflop_per_s"] for row in rows}
     samples = [sgemm_start, *per_config.values(), sgemm_end]
@@ -302,24 +435,14 @@ def benchmark(
         "rows": rows,
         "minimal_config": str(minimal) if minimal is not None else None,
         "minimal": minimal_rows,
+        "minimal_long_config": str(minimal_long) if minimal_long is not None else None,
+        "minimal_long": minimal_long_rows,
     }
 
 
 def print_tables(results: dict, threads: int) -> None:
-    modes = dict.fromkeys(row["mode"] for row in results["rows"])
-    for mode in modes:
-        title = "Training step (forward + backward)" if mode == "train" else "Inference"
-        print(f"\n### {title}, float32, {threads} threads\n")
-        print(layer_table(results["rows"], mode))
-    if results["minimal"]:
-        print(f"\n### minGRU / minLSTM vs nn.GRU, training step, {results['minimal_config']}\n")
-        print(minimal_table(results["minimal"]))
-    if not all(row["clean"] for row in results["rows"] + results["minimal"]):
-        print("\n† other processes used the CPU in every round: contended samples kept.")
-    sgemm = results["sgemm"]
-    rates = ", ".join(f"{rate:.0f}" for rate in sgemm["samples_gflop_per_s"])
-    print(f"\nsgemm (torch.mm {sgemm['size']}², fp32) over the run: {rates} GFLOP/s; "
-          f"% of sgemm divides by the highest, {sgemm['peak_gflop_per_s']:.0f}.")
+    print()
+    print(markdown({**results, "settings": {"threads": threads}}))
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -338,6 +461,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         help="do not time the readable path when hidden size > H")
     parser.add_argument("--minimal", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the minGRU/minLSTM vs nn.GRU table (default on)")
+    parser.add_argument("--minimal-long", action=argparse.BooleanOptionalAction, default=False,
+                        help="also train minGRU/minLSTM against nn.LSTM at "
+                             f"{MINIMAL_LONG_CONFIG} (default off: ~1 min per round)")
+    parser.add_argument("--parallel-scan", action=argparse.BooleanOptionalAction, default=True,
+                        help="race minGRU's parallel scan in the --minimal-long table too "
+                             "(default on; the slowest contender there)")
+    parser.add_argument("--layers", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the layer tables (default on; --no-layers for the minimal "
+                             "tables alone)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sgemm-size", type=int, default=2048, metavar="N",
                         help="reference matmul is (N, N) @ (N, N) (default 2048)")
@@ -349,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/layers.json)")
     args = parser.parse_args(argv)
     configs = args.configs or (["a"] if args.quick else list(CONFIGS))
+    if not args.layers:
+        configs = []
     repeats = args.repeats or (3 if args.quick else 5)
     if repeats < 1 or args.warmup < 0:
         parser.error(f"--repeats must be >= 1 and --warmup >= 0, got {repeats}, {args.warmup}")
@@ -361,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         readable_repeats=args.readable_repeats,
                         skip_readable_above=args.skip_readable_above,
                         minimal=MINIMAL_CONFIG if args.minimal else None,
+                        minimal_long=MINIMAL_LONG_CONFIG if args.minimal_long else None,
+                        parallel_scan=args.parallel_scan,
                         sgemm_size=args.sgemm_size, max_wait=args.max_wait, log=log)
     print_tables(results, threads)
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -368,7 +504,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "cells": args.cells, "modes": args.modes, "repeats": repeats,
                 "warmup": args.warmup, "readable_repeats": args.readable_repeats or repeats,
                 "skip_readable_above": args.skip_readable_above, "threads": threads,
-                "sgemm_size": args.sgemm_size, "max_wait": args.max_wait}
+                "sgemm_size": args.sgemm_size, "max_wait": args.max_wait,
+                "minimal": args.minimal, "minimal_long": args.minimal_long}
     path = write_results("layers", {"settings": settings, **results}, args.out)
     log(f"wrote {path}")
     return results

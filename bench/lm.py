@@ -59,6 +59,21 @@ def generate(model: LanguageModel, n: int, precision: str):
     return run
 
 
+HEADER = ["model", "B x k", "train tok/s fp32", "train tok/s bf16",
+          "generate tok/s fp32 (B=1)", "generate tok/s bf16 (B=1)"]
+
+
+def markdown(document: dict, view: str | None = None) -> str:
+    """The table of an lm.json document (``recur bench --write-docs``); no views."""
+    if view is not None:
+        raise ValueError(f"lm has no view {view!r}; it renders one table")
+    rows = [[r["shape"], f"{r['batch']}x{r['window']}",
+             *(f"{r[f'{what}_tokens_per_s_{p}']:,.0f}"
+               for what in ("train", "generate") for p in ("fp32", "bf16"))]
+            for r in document["results"]]
+    return markdown_table(HEADER, rows)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -93,8 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
                      f"{record['train_tokens_per_s_bf16']:,.0f}",
                      f"{record['generate_tokens_per_s_fp32']:,.0f}",
                      f"{record['generate_tokens_per_s_bf16']:,.0f}"])
-    print(markdown_table(["model", "B x k", "train tok/s fp32", "train tok/s bf16",
-                          "generate tok/s fp32 (B=1)", "generate tok/s bf16 (B=1)"], rows))
+    print(markdown_table(HEADER, rows))
     payload = {"threads": threads, "repeats": args.repeats, "results": results}
     if not args.quick or args.out:
         print(f"wrote {write_results('lm', payload, args.out)}")

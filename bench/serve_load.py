@@ -187,6 +187,27 @@ def direct_reference(model: Path, reviews: list[str], onnx_file: Path, rounds: i
     return rows
 
 
+def markdown(document: dict, view: str | None = None) -> str:
+    """The tables of a serve_load.json document (``recur bench --write-docs``); no views."""
+    if view is not None:
+        raise ValueError(f"serve_load has no view {view!r}; it renders one table")
+    lines = ["| micro-batching | concurrency | requests answered | throughput (req/s) "
+             "| p50 latency (ms) | p99 latency (ms) | mean batch | non-200 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in document["levels"]:
+        bad = sum(v for k, v in r["statuses"].items() if str(k) != "200")  # JSON keys are str
+        lines.append(f"| {r['micro_batching']} | {r['concurrency']} | {r['answered']} | "
+                     f"{r['throughput_rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                     f"{r['mean_batch']:.1f} | {bad} |")
+    lines.append("")
+    for r in document["direct"]:
+        lines.append(f"In-process predict ({r['backend']}), {r['texts_per_call']} text(s) per "
+                     f"call: {r['ms_per_text']:.2f} ms per text ({r['texts_per_s']:.0f} texts/s).  ")
+    load = document["load_average_1min"]
+    lines.append(f"Load average (1 min) before / after: {load['before']:.1f} / {load['after']:.1f}.")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="checkpoint to serve (default: the seed architecture "
@@ -219,22 +240,12 @@ def main() -> int:
                 process.wait(timeout=30)
         reference = direct_reference(model, reviews, Path(tmp) / "model.onnx")
 
-    result = {"machine": machine_info(), "server_threads": 1, "levels": levels,
+    result = {"benchmark": "serve_load", "machine": machine_info(), "server_threads": 1, "levels": levels,
               "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
               "direct": reference, "command": " ".join(["bench/serve_load.py", *sys.argv[1:]])}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print("| micro-batching | concurrency | requests answered | throughput (req/s) "
-          "| p50 latency (ms) | p99 latency (ms) | mean batch | non-200 |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in levels:
-        bad = sum(v for k, v in r["statuses"].items() if k != 200)
-        print(f"| {r['micro_batching']} | {r['concurrency']} | {r['answered']} | {r['throughput_rps']:.1f} | "
-              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['mean_batch']:.1f} | {bad} |")
-    for r in reference:
-        print(f"in-process predict ({r['backend']}), {r['texts_per_call']} text(s) per call: "
-              f"{r['ms_per_text']:.2f} ms per text ({r['texts_per_s']:.0f} texts/s)")
-    print(f"load average (1 min) before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}")
+    print(markdown(json.loads(json.dumps(result))))
     print(f"wrote {args.out}")
     return 0
 

@@ -54,6 +54,21 @@ def load_sentences(n: int, seed: int = 0) -> tuple[list[list[str]], list[list[st
     return tokens, tags, "generated"
 
 
+def markdown(document: dict, view: str | None = None) -> str:
+    """The table of a tagger.json document (``recur bench --write-docs``); no views."""
+    if view is not None:
+        raise ValueError(f"tagger has no view {view!r}; it renders one table")
+    rows = []
+    for name, r in document["results"].items():
+        if "ms_per_step" in r:
+            rows.append([name, f"{r['ms_per_step']:.1f} ms per step", "—"])
+        else:
+            rows.append([name, f"{r['median_s']:.2f}", f"{r['sentences_per_s']:,.0f}"])
+    return (f"{document['sentences']} sentences ({document['tokens']:,} tokens), training batch "
+            f"{document['batch_size']}, {document['machine']['torch_threads']} thread(s)\n\n"
+            + markdown_table(["what", "seconds per pass", "sentences/s"], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=640)

@@ -323,6 +323,37 @@ def matmul_table(result: dict) -> str:
                            for m in result["matmul"]])
 
 
+def markdown(document: dict, view: str | None = None) -> str:
+    """Tables of a trainer_overhead.json document (``recur bench --write-docs``).
+
+    view: None (both parts with headings), ``overhead`` or ``precision``.
+    """
+    if view not in (None, "overhead", "precision"):
+        raise ValueError(f"trainer_overhead has no view {view!r}; expected overhead or precision")
+    overhead, precision = document["overhead"], document.get("precision")
+    threads = document["settings"]["threads"]
+    over = (f"{overhead_table(overhead)}\n\n"
+            f"Same final weights: max |Δw| = {overhead['max_weight_diff']:.1e}")
+    prec = ""
+    if precision is not None:
+        support = precision["support"]
+        prec = (f"{precision_table(precision)}\n\n{matmul_table(precision)}\n\n"
+                f"CPU capability {support['cpu_capability']}; oneDNN bf16 supported: "
+                f"{support['onednn_bf16']}")
+    if view == "overhead":
+        return over
+    if view == "precision":
+        if precision is None:
+            raise ValueError("this trainer_overhead run skipped the precision part")
+        return prec
+    parts = [f"### Trainer overhead: seed IMDB classifier, {overhead['shape']}, "
+             f"{threads} thread(s)\n\n{over}"]
+    if precision is not None:
+        parts.append(f"### bf16 autocast vs fp32: recur.Recurrent('lstm') training step, "
+                     f"{threads} thread(s)\n\n{prec}")
+    return "\n\n".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1,
@@ -352,19 +383,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     precision = None if args.skip_precision else run_precision(
         shape, repeats=repeats, bf16_repeats=args.bf16_repeats, log=log)
 
-    print(f"\n### Trainer overhead: seed IMDB classifier, {overhead['shape']}, "
-          f"{threads} thread(s)\n")
-    print(overhead_table(overhead))
-    print(f"\nSame final weights: max |Δw| = {overhead['max_weight_diff']:.1e}")
-    if precision is not None:
-        print(f"\n### bf16 autocast vs fp32: recur.Recurrent('lstm') training step, "
-              f"{threads} thread(s)\n")
-        print(precision_table(precision))
-        print()
-        print(matmul_table(precision))
-        support = precision["support"]
-        print(f"\nCPU capability {support['cpu_capability']}; oneDNN bf16 supported: "
-              f"{support['onednn_bf16']}")
+    print()
+    print(markdown({"settings": {"threads": threads}, "overhead": overhead,
+                    "precision": precision}))
     argv = sys.argv[1:] if argv is None else list(argv)
     settings = {"command": " ".join(["python bench/trainer_overhead.py", *argv]),
                 "threads": threads, "repeats": repeats, "warmup": args.warmup,

@@ -35,6 +35,23 @@ def timed(fn) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
+def markdown(document: dict, view: str | None = None) -> str:
+    """The table of a translate.json document (``recur bench --write-docs``); no views."""
+    if view is not None:
+        raise ValueError(f"translate has no view {view!r}; it renders one table")
+    from common import markdown_table
+
+    steps = f" ({document['train_steps']} batches)" if "train_steps" in document else ""
+    rows = [(f"training, target tokens/s{steps}",
+             document["train_tokens_per_s"]),
+            ("greedy decoding, sentences/s", document["beam1_sentences_per_s"]),
+            ("beam 5 decoding, sentences/s", document["beam5_sentences_per_s"])]
+    body = [[what, f"{rate['wall']:,.1f}", f"{rate['cpu']:,.1f}"] for what, rate in rows]
+    return (markdown_table(["measure", "wall clock", "per CPU-second"], body)
+            + f"\n\n{document['run']}, {document['precision']}, {document['threads']} thread(s), "
+              f"{document['sentences']} validation sentences.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", default="runs/translate-multi30k")
@@ -42,6 +59,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=200)
     parser.add_argument("--train-steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -51,8 +69,9 @@ def main() -> None:
     valid = read_parallel(data / "val.de.gz", data / "val.en.gz").subset(range(args.sentences))
     train = read_parallel(data / "train.de.gz", data / "train.en.gz")
     train = train.subset(range(translator.data.batch_size * args.train_steps))
-    results: dict[str, object] = {"run": str(args.run), "threads": torch.get_num_threads(),
-                                  "precision": precision, "sentences": args.sentences}
+    results: dict[str, object] = {"benchmark": "translate", "run": str(args.run),
+                                  "threads": torch.get_num_threads(), "precision": precision,
+                                  "sentences": args.sentences, "train_steps": args.train_steps}
 
     # training: fresh model, same config, the run's precision
     tok = translator.tokenizers
@@ -90,9 +109,9 @@ def main() -> None:
         results[f"beam{beam}_sentences_per_s"] = {"wall": n / wall, "cpu": n / cpu}
         print(f"decoding, beam {beam}: {n / wall:,.1f} sentences/s wall, {n / cpu:,.1f} per "
               f"CPU-second ({n} validation sentences, batch 64)")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -121,3 +121,21 @@ def test_cli_rejects_unknown_config(bench):
     _, layers = bench
     with pytest.raises(SystemExit):
         layers.main(["--configs", "a,z"])
+
+
+def test_minimal_long_table_races_nn_lstm(bench):
+    _, layers = bench
+    tiny = layers.Config(batch=2, steps=6, inputs=3, hidden=4, layers=1)
+    results = layers.benchmark({}, [], repeats=1, warmup=0, max_wait=0, minimal=None,
+                               minimal_long=tiny, sgemm_size=32, log=lambda message: None)
+    assert results["rows"] == [] and results["minimal"] == []
+    rows = results["minimal_long"]
+    assert [r["model"] for r in rows] == ["nn.LSTM", "recur mingru (sequential scan)",
+                                          "recur minlstm (sequential scan)",
+                                          "recur mingru (parallel scan)",
+                                          "recur mingru (autograd loop)"]
+    for row in rows:
+        assert set(row) == set(layers.MINIMAL_LONG_ROW_KEYS)
+    assert rows[0]["speed_vs_nn_lstm"] == 1.0
+    assert "| recur mingru (parallel scan)" in layers.markdown(
+        {**results, "settings": {"threads": 1}}, "minimal-long")

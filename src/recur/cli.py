@@ -24,10 +24,10 @@
     recur data download imdb [--root DIR] fetch a public dataset (needs internet)
 
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
+    recur bench [SUITE ...] [--quick] [--write-docs]   benchmark suite (source checkout only)
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
-(bench) answers with the issue
-that tracks them.
+answer with the issue that tracks them (see PLANNED).
 """
 
 from __future__ import annotations
@@ -38,9 +38,7 @@ from collections.abc import Sequence
 
 import recur
 
-PLANNED = {
-    "bench": "the benchmark suite (issue #11; for now run the scripts in bench/)",
-}
+PLANNED: dict[str, str] = {}  # verb: what it will do and the issue that tracks it
 
 
 class CLIError(Exception):
@@ -48,6 +46,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from recur.benchsuite import add_arguments as add_bench_arguments
     from recur.serve.command import add_arguments as add_serve_arguments
     from recur.tasks import forecast, images, lab, sentiment, tagger, translate
     from recur.tasks import language_model as lm
@@ -169,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--steps", type=int, default=64, help="integrated-gradients steps")
     inspect.set_defaults(run=lambda a: dispatch(a, "inspect"))
 
+    bench = verbs.add_parser("bench", help="run the benchmark suite in bench/, print tables, "
+                             "rewrite docs/benchmarks.md (source checkout only)")
+    add_bench_arguments(bench)
+    bench.set_defaults(run=bench_command)
+
     for verb, what in PLANNED.items():
         planned = verbs.add_parser(verb, help=f"(not yet) {what}", add_help=False)
         planned.add_argument("rest", nargs=argparse.REMAINDER)
@@ -234,6 +238,12 @@ def export_command(args: argparse.Namespace) -> int:
     print(f"wrote {result.path} (inputs {', '.join(result.inputs)} -> "
           f"{', '.join(result.outputs)}){checked}")
     return 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from recur.benchsuite import bench_command as run
+
+    return run(args)
 
 
 def download_command(args: argparse.Namespace) -> int:

@@ -11,6 +11,12 @@ Two paths compute the same function (tested equal):
   It is taken when every cell is an LSTM, a GRU with ``reset="after"`` or a tanh/relu
   Elman RNN (a Keras-style single bias is passed with a zero second bias).
 
+With ``checkpoint_chunk=K`` a training forward runs each layer-direction in chunks of K
+time steps under ``torch.utils.checkpoint``, carrying the state from chunk to chunk: only
+the chunk inputs, the outputs and the boundary states stay in memory, and each chunk's
+inner activations are recomputed during backward (one extra forward pass). Outputs and
+gradients are those of the plain path (tested in float64).
+
 Padding convention: batches are right-padded; ``lengths`` (B,) gives each sequence's real
 length. Padded positions never influence outputs or final states, the reverse direction
 starts at each sequence's own last token, and outputs at padded positions are zero.
@@ -23,6 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.utils.checkpoint import checkpoint
 
 from recur.cells import CELLS, CellBase, make_cell
 from recur.cells.base import check_positive_int
@@ -65,6 +72,13 @@ class Recurrent(nn.Module):
             GRU (reset after) and Elman cells run recur's compiled loop
             (``recur.kernels``, faster than torch's generic path there); LSTMs run
             torch's oneDNN kernel; on GPU all three run cuDNN.
+        checkpoint_chunk: ``None`` (default) or K, a positive int: gradient checkpointing
+            over time. When gradients are being recorded, each layer-direction runs in
+            chunks of K steps under ``torch.utils.checkpoint``, state carried between
+            chunks, so activation memory grows with T/K boundary states plus one chunk
+            instead of every step's gates; backward recomputes each chunk's forward
+            (≈ one extra forward pass). Same outputs and gradients as without it; ignored
+            under ``torch.no_grad()``. Measured in docs/benchmarks.md.
         **cell_options: passed to every cell (``activation``, ``reset``, ``forget_bias``,
             ``bias``, ``single_bias``, ``init``, ``scan``).
 
@@ -81,6 +95,7 @@ class Recurrent(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         fused: bool | str = "auto",
+        checkpoint_chunk: int | None = None,
         **cell_options,
     ) -> None:
         super().__init__()
@@ -93,6 +108,9 @@ class Recurrent(nn.Module):
             raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
         if fused not in ("auto", True, False):
             raise ValueError(f"fused must be 'auto', True or False, got {fused!r}")
+        if checkpoint_chunk is not None:
+            check_positive_int("checkpoint_chunk", checkpoint_chunk)
+        self.checkpoint_chunk = checkpoint_chunk
         self.cell_name = cell
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -170,6 +188,9 @@ class Recurrent(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         state = tuple(state)
+        if self._use_checkpoint(x):
+            return self._forward_by_layer(x, state, lengths,
+                                          checkpointed(self._cell_runner(x), self.checkpoint_chunk))
         if self._use_compiled(x):
             return self._forward_by_layer(x, state, lengths, run_compiled_cell)
         if not self.use_fused:
@@ -182,6 +203,20 @@ class Recurrent(nn.Module):
         # docs/benchmarks.md): run the fused kernel up to the shortest length, then the
         # readable steps over the ragged tail (short when batches are bucketed by length).
         return self._forward_by_layer(x, state, lengths, self._run_fused_cell)
+
+    def _use_checkpoint(self, x: Tensor) -> bool:
+        """Checkpoint over time: asked for, and a backward pass may follow."""
+        return self.checkpoint_chunk is not None and torch.is_grad_enabled() \
+            and (x.requires_grad or any(p.requires_grad for p in self.parameters())) \
+            and not _exporting()
+
+    def _cell_runner(self, x: Tensor):
+        """The ``run(cell, x, state, mask)`` the plain forward would use for one cell."""
+        if self._use_compiled(x):
+            return run_compiled_cell
+        if not self.use_fused:
+            return run_cell
+        return self._run_fused_cell
 
     def _use_compiled(self, x: Tensor) -> bool:
         """recur's compiled CPU loop (GRU, Elman) when training: its hand-written BPTT is
@@ -275,14 +310,17 @@ class Recurrent(nn.Module):
         return RecurrentOutput(outputs, final)
 
     def _run_fused_cell(
-        self, cell: CellBase, x: Tensor, state: tuple[Tensor, ...], mask: Tensor
+        self, cell: CellBase, x: Tensor, state: tuple[Tensor, ...], mask: Tensor | None
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One cell over one direction: fused up to the shortest length, readable after.
 
         Up to the shortest length every sequence is real, so the fused kernel's steps are
-        exactly the cell's; the tail runs ``run_cell`` with the mask.
+        exactly the cell's; the tail runs ``run_cell`` with the mask. Without a mask the
+        whole sequence is fused.
         """
-        split = int(mask.sum(1).min())                                      # shortest length
+        split = x.shape[1] if mask is None else int(mask.sum(1).min())     # shortest length
+        if split == 0:                      # a checkpoint chunk wholly past some sequence's end
+            return run_cell(cell, x, state, mask)
         hx = tuple(s.unsqueeze(0) for s in state)                           # (1, B, H) each
         result = self._call_kernel(x[:, :split], hx, [cell], 1, False)
         head, state = result[0], tuple(s.squeeze(0) for s in result[1:])    # (B, split, H)
@@ -374,6 +412,8 @@ class Recurrent(nn.Module):
         path = f"fused={self.kernel}" if self.use_fused else "readable"
         if self.use_compiled:
             path += ", compiled on CPU"
+        if self.checkpoint_chunk is not None:
+            path += f", checkpoint_chunk={self.checkpoint_chunk}"
         return (f"{self.cell_name}, {self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
                 f"dropout={self.dropout}, path={path}")
@@ -435,6 +475,32 @@ def run_cell(
         state = new
         outputs.append(state[0])
     return torch.stack(outputs, dim=1), state                      # (B, T, H)
+
+
+def checkpointed(run, chunk: int):
+    """``run(cell, x, state, mask)`` over chunks of ``chunk`` steps, each under
+    ``torch.utils.checkpoint``, carrying the state across chunk boundaries.
+
+    Backward recomputes one chunk at a time, so only the chunks' inputs, their outputs
+    and the boundary states are kept between forward and backward.
+    """
+    def run_chunks(
+        cell: CellBase, x: Tensor, state: tuple[Tensor, ...], mask: Tensor | None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        outputs = []
+        for start in range(0, x.shape[1], chunk):
+            x_k = x[:, start:start + chunk]                            # (B, K, D)
+            mask_k = None if mask is None else mask[:, start:start + chunk]  # (B, K)
+
+            def one_chunk(x_k: Tensor, *state: Tensor, mask_k=mask_k) -> tuple[Tensor, ...]:
+                out, new_state = run(cell, x_k, state, mask_k)        # (B, K, H)
+                return (out, *new_state)
+
+            out, *state = checkpoint(one_chunk, x_k, *state, use_reentrant=False)
+            outputs.append(out)
+        return torch.cat(outputs, dim=1), tuple(state)                # (B, T, H)
+
+    return run_chunks
 
 
 def run_compiled_cell(
