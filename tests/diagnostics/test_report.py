@@ -73,7 +73,7 @@ def test_report_renders_every_figure_embedded(task, checkpoint, texts, figures, 
     assert f"wrote {out}" in capsys.readouterr().out
     page, pngs = rendered_pngs(out)
     assert len(pngs) == figures * len(texts)           # no missing images
-    assert page.tags.count("section") == len(texts)
+    assert page.tags.count("section") == 1 + len(texts)      # the model, then each text
     assert list(tmp_path.iterdir()) == [out]           # no PNG or temporary file beside it
 
 
@@ -87,6 +87,7 @@ def test_report_names_what_each_task_shows(tmp_path):
         assert main(["inspect", str(checkpoint()), "--text", text, "--out", str(out)]) == 0
         page = out.read_text(encoding="utf-8")
         assert phrase in page and "gradient flow" in page and "gates" in page
+        assert "the model" in page and "Param #" in page           # recur summary
 
 
 @pytest.mark.parametrize("checkpoint, names", [

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torch import nn
+
 import recur
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -49,9 +51,11 @@ class Report:
         out: a folder (created) for the PNGs, or a path ending in ``.html`` / ``.htm`` for
             a self-contained page (its folder must exist).
         title: the page's title and top heading (HTML only).
+        model: when given, the page opens with its ``recur summary`` table.
     """
 
-    def __init__(self, out: str | os.PathLike, title: str = "recur inspect") -> None:
+    def __init__(self, out: str | os.PathLike, title: str = "recur inspect",
+                 model: nn.Module | None = None) -> None:
         out = Path(out)
         self.title = title
         self.sections: list[Section] = []
@@ -69,6 +73,10 @@ class Report:
                                  "end in .html)")
             out.mkdir(parents=True, exist_ok=True)
             self.folder = out
+        if model is not None:
+            from recur.summary import summary
+
+            self.add("the model", summary(model))
 
     def figure(self, name: str) -> Path:
         """The path a figure called ``name`` (e.g. ``text0-gates.png``) should be drawn to."""

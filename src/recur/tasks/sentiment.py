@@ -478,7 +478,8 @@ def inspect_command(args: argparse.Namespace) -> int:
     if not args.text:
         raise ValueError("give the text to inspect with --text, got none")
     model = SentimentModel.load(args.model)
-    report = Report(args.out, title=f"recur inspect {args.model}") if args.out else None
+    report = (Report(args.out, title=f"recur inspect {args.model}", model=model.model)
+              if args.out else None)
     with report or contextlib.nullcontext():
         for n, text in enumerate(args.text):
             e = model.explain(text, steps=args.steps)

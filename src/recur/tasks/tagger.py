@@ -777,7 +777,8 @@ def inspect_command(args: argparse.Namespace) -> int:
         raise ValueError("give the text to inspect with --text, got none")
     model = NERModel.load(args.model)
     net, tags = model.model, model.vocab.tags
-    report = Report(args.out, title=f"recur inspect {args.model}") if args.out else None
+    report = (Report(args.out, title=f"recur inspect {args.model}", model=net)
+              if args.out else None)
     with report or contextlib.nullcontext():
         for n, text in enumerate(args.text):
             for k, sentence in enumerate(split_text(text) or [[]]):

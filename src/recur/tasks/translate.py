@@ -542,7 +542,8 @@ def inspect_command(args: argparse.Namespace) -> int:
         raise ValueError("give the text to inspect with --text, got none")
     translator = Translator.load(args.model)
     model, t = translator.model, translator.tokenizers
-    report = Report(args.out, title=f"recur inspect {args.model}") if args.out else None
+    report = (Report(args.out, title=f"recur inspect {args.model}", model=model)
+              if args.out else None)
     with report or contextlib.nullcontext():
         for n, output in enumerate(o[0] for o in translator.translate(args.text, beam=1)):
             src_tokens, tgt_tokens = translator.tokens(output)
