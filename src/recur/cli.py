@@ -25,6 +25,7 @@
 
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
     recur bench [SUITE ...] [--quick] [--write-docs]   benchmark suite (source checkout only)
+    recur inspect DIR --text TEXT [--out FOLDER | --out report.html]   look inside a model
 
 Run ``recur COMMAND --help`` for the options of each command. Verbs that later work adds
 answer with the issue that tracks them (see PLANNED).
@@ -159,13 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_arguments(lab_verb)
     lab_verb.set_defaults(run=lab.lab_command)
 
-    inspect = verbs.add_parser("inspect", help="why a model decided: token attributions, gates, "
-                               "gradient flow through time")
+    inspect = verbs.add_parser("inspect", help="why a model decided: token attributions "
+                               "(classifiers), tag scores (taggers), attention (translators), "
+                               "gates, gradient flow through time")
     inspect.add_argument("model", help="checkpoint folder")
     inspect.add_argument("--text", action="append", default=[], help="a text to inspect "
                          "(repeat for several)")
-    inspect.add_argument("--out", help="folder for the PNGs (attributions, gates, gradient flow)")
-    inspect.add_argument("--steps", type=int, default=64, help="integrated-gradients steps")
+    inspect.add_argument("--out", help="a folder for the PNGs (attributions, gates, gradient "
+                         "flow), or a file ending in .html: one self-contained report")
+    inspect.add_argument("--steps", type=int, default=64, help="integrated-gradients steps "
+                         "(classifiers)")
     inspect.set_defaults(run=lambda a: dispatch(a, "inspect"))
 
     bench = verbs.add_parser("bench", help="run the benchmark suite in bench/, print tables, "

@@ -66,10 +66,14 @@ def test_elman_jacobian_equals_diag_fprime_times_W_by_hand():
     torch.testing.assert_close(frobenius, torch.linalg.matrix_norm(by_hand))
 
 
-def test_grad_norms_equal_the_numpy_bptt_deltas():
-    """The oracle: ∂L/∂h_t = ∂ℓ/∂h_t + Wᵀ δ_{t+1}, step by step in float64 NumPy."""
+@pytest.mark.parametrize("activation, init", [
+    ("tanh", "uniform"), ("tanh", "glorot"), ("relu", "identity"), ("sigmoid", "glorot"),
+])
+def test_grad_norms_equal_the_numpy_bptt_deltas(activation, init):
+    """The oracle: ∂L/∂h_t = ∂ℓ/∂h_t + Wᵀ δ_{t+1}, step by step in float64 NumPy, for each
+    activation and initialisation bench/gradient_flow.py compares."""
     B, T, D, H = 3, 7, 4, 6
-    layer = Recurrent("elman", D, H).double()                  # fused path: the hook re-runs it
+    layer = Recurrent("elman", D, H, activation=activation, init=init).double()  # fused path
     cell = layer.cells[0]
     x = torch.randn(B, T, D, dtype=torch.float64)
     R = torch.randn(B, T, H, dtype=torch.float64)              # L = Σ outputs ⊙ R
@@ -77,7 +81,7 @@ def test_grad_norms_equal_the_numpy_bptt_deltas():
 
     params = {name: getattr(cell, name).detach().numpy().copy()
               for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-    _, cache = np_elman.forward(params, x.numpy())
+    _, cache = np_elman.forward(params, x.numpy(), activation=activation)
     d_h_next, expected = np.zeros((B, H)), np.zeros(T)
     for t in reversed(range(T)):
         d_h = R[:, t].numpy() + d_h_next                       # ∂L/∂h_t

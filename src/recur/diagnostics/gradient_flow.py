@@ -313,7 +313,13 @@ def plot_gradient_flow(
         t = range(1, len(flow.grad_norms) + 1)
         # an exact 0 (float32 underflow) has no place on a log axis: leave a gap there
         norms = flow.grad_norms.masked_fill(flow.grad_norms == 0, math.nan)
-        axes[0].plot(t, norms.tolist(), label=label)
+        line, = axes[0].plot(t, norms.tolist(), label=label)
+        # a step whose neighbours underflowed draws no line: mark it so it is seen
+        finite = torch.nn.functional.pad(norms.isfinite(), (1, 1))
+        alone = finite[1:-1] & ~finite[:-2] & ~finite[2:]
+        if alone.any():
+            steps = alone.nonzero().squeeze(1)
+            axes[0].plot((steps + 1).tolist(), norms[steps].tolist(), "o", color=line.get_color())
         if with_jacobians and flow.jacobian_norms is not None:
             axes[1].plot(t, flow.jacobian_norms.tolist(), label=label)
     axes[0].set_yscale("log")

@@ -24,6 +24,7 @@ with their lengths, so padding never changes a prediction.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import asdict, dataclass, fields, replace
@@ -469,37 +470,61 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def inspect_command(args: argparse.Namespace) -> int:
-    """Token attributions (and with --out, PNGs of them, the gates and the gradient flow)."""
+    """Token attributions per text; with --out, figures of them, the gates and the gradient
+    flow (a folder of PNGs, or one self-contained HTML report for a .html path)."""
     from recur.diagnostics import gradient_flow, plot_attributions, plot_gates, plot_gradient_flow
+    from recur.diagnostics.report import Report
 
     if not args.text:
         raise ValueError("give the text to inspect with --text, got none")
     model = SentimentModel.load(args.model)
-    out = Path(args.out) if args.out else None
-    for n, text in enumerate(args.text):
-        e = model.explain(text, steps=args.steps)
-        p = e.prediction
-        print(f"{p.label} {p.probability:.3f}: {text}")
-        print(f"  {'token':<16} {'integrated grad':>15} {'occlusion':>10}   "
-              f"(positive = evidence for {p.label!r}; IG sum error {e.integrated_gradients.delta:+.1e})")
-        for word, ig, occ in zip(e.tokens, e.integrated_gradients.scores.tolist(),
-                                 e.occlusion.scores.tolist(), strict=True):
-            print(f"  {word:<16} {ig:>15.3f} {occ:>10.3f}")
-        if out is None:
-            continue
-        stem = out / f"text{n}"
-        plot_attributions(e.tokens, [e.integrated_gradients, e.occlusion], f"{stem}-attributions.png",
-                          title=f"{p.label} {p.probability:.3f}: evidence per token")
-        plot_gates(e.gates, f"{stem}-gates.png", tokens=e.tokens)
-        ids = torch.tensor(e.ids).unsqueeze(0)
-        target = torch.tensor([model.label_names.index(p.label)])
-        flow = gradient_flow(model.model, (ids, torch.tensor([ids.shape[1]])),
-                             loss_fn=lambda logits, t=target: model.model.loss(logits, t),
-                             jacobian=None if model.model.config.hidden_size > 256 else "spectral")
-        plot_gradient_flow({model.model.config.cell: flow}, f"{stem}-gradient-flow.png",
-                           title="‖∂L/∂h_t‖ for the predicted label")
-        print(f"  wrote {stem}-attributions.png, -gates.png, -gradient-flow.png")
+    report = (Report(args.out, title=f"recur inspect {args.model}", model=model.model)
+              if args.out else None)
+    with report or contextlib.nullcontext():
+        for n, text in enumerate(args.text):
+            e = model.explain(text, steps=args.steps)
+            table = format_explanation(e)
+            print(table)
+            if report is None:
+                continue
+            p = e.prediction
+            stem = f"text{n}"
+            attributions = plot_attributions(
+                e.tokens, [e.integrated_gradients, e.occlusion],
+                report.figure(f"{stem}-attributions.png"),
+                title=f"{p.label} {p.probability:.3f}: evidence per token")
+            gates = plot_gates(e.gates, report.figure(f"{stem}-gates.png"), tokens=e.tokens)
+            ids = torch.tensor(e.ids).unsqueeze(0)
+            target = torch.tensor([model.label_names.index(p.label)])
+            flow = gradient_flow(model.model, (ids, torch.tensor([ids.shape[1]])),
+                                 loss_fn=lambda logits, t=target: model.model.loss(logits, t),
+                                 jacobian=None if model.model.config.hidden_size > 256 else "spectral")
+            flow_png = plot_gradient_flow({model.model.config.cell: flow},
+                                          report.figure(f"{stem}-gradient-flow.png"),
+                                          title="‖∂L/∂h_t‖ for the predicted label")
+            report.add(f"text {n}: {text}", table, [
+                ("token attributions: integrated gradients and occlusion (red: for the "
+                 "predicted label, blue: against)", attributions),
+                ("gates and states of the last layer over the tokens", gates),
+                ("gradient flow through time: ‖∂L/∂h_t‖ of the predicted label's loss, and "
+                 "the per-step Jacobian norms", flow_png)])
+        if report is not None:
+            for path in report.close():
+                print(f"wrote {path}")
     return 0
+
+
+def format_explanation(e: Explanation) -> str:
+    """The per-token table ``recur inspect`` prints for one text."""
+    p = e.prediction
+    lines = [f"{p.label} {p.probability:.3f}: {p.text}",
+             f"  {'token':<16} {'integrated grad':>15} {'occlusion':>10}   "
+             f"(positive = evidence for {p.label!r}; IG sum error "
+             f"{e.integrated_gradients.delta:+.1e})"]
+    for word, ig, occ in zip(e.tokens, e.integrated_gradients.scores.tolist(),
+                             e.occlusion.scores.tolist(), strict=True):
+        lines.append(f"  {word:<16} {ig:>15.3f} {occ:>10.3f}")
+    return "\n".join(lines)
 
 
 # -- quickstart --------------------------------------------------------------------------------

@@ -454,6 +454,13 @@ def split_text(text: str) -> list[list[Token]]:
     return sentences
 
 
+class TagScores(NamedTuple):
+    tokens: list[str]             # the sentence's tokens (one ``<unk>`` for an empty one)
+    tags: list[str]               # the decoded tags (Viterbi with a CRF, else argmax)
+    emissions: torch.Tensor       # (T, C) per-token tag scores, C = len(vocab.tags)
+    batch: TaggerBatch            # the one-sentence batch, for gates and gradient flow
+
+
 class NERModel:
     """A trained tagger with its vocabularies: ``NERModel.load(DIR).tag(sentences)``."""
 
@@ -481,6 +488,17 @@ class NERModel:
             for i, path in zip(batch.index.tolist(), self.model.decode(batch), strict=True):
                 out[i] = [self.vocab.tags[t] for t in path][: len(sentences[i])]
         return out  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def scores(self, tokens: Sequence[str]) -> TagScores:
+        """The emission scores (per-token tag scores before the CRF) and the decoded tags
+        of one tokenized sentence, with the one-sentence batch they came from."""
+        encoded = encode(self.vocab, [tokens])
+        batch = TaggerBatcher(self.vocab, encoded, 1, shuffle=False).collate(np.array([0]))
+        emissions = self.model(batch)                                           # (1, T, C)
+        path = self.model.decode(batch, emissions)[0]
+        return TagScores(list(encoded[0].tokens), [self.vocab.tags[t] for t in path],
+                         emissions[0], batch)
 
     def tag_texts(self, texts: Sequence[str], batch_size: int = 64) -> list[list[TaggedSentence]]:
         """Split each text into sentences and tokens (``split_text``), tag all sentences of
@@ -716,3 +734,90 @@ def predict_command(args: argparse.Namespace) -> int:
         else:
             print("  ".join(f"[{e.text}]{e.type}" for e in found) or "(no entities)")
     return 0
+
+
+def plot_tag_scores(scores: TagScores, tag_names: Sequence[str], path: str | Path,
+                    title: str | None = None) -> Path:
+    """PNG heatmap of the emission scores: tags (rows) × tokens (columns), the decoded tag
+    of each token circled."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    values = scores.emissions.float().T.numpy()                                 # (C, T)
+    T = len(scores.tokens)
+    fig = Figure(figsize=(max(5.0, 0.5 * T + 2.5), 0.32 * len(tag_names) + 1.8),
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    bound = max(float(np.abs(values).max()), 1e-12)
+    image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound)
+    ax.scatter(range(T), [list(tag_names).index(t) for t in scores.tags], s=80,
+               facecolors="none", edgecolors="black", linewidths=1.5)
+    ax.set_xticks(range(T), scores.tokens, rotation=90)
+    ax.set_yticks(range(len(tag_names)), tag_names)
+    ax.set_xlabel("token (circle: decoded tag)")
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    ax.set_title(title or "emission scores per token and tag")
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """``recur inspect DIR --text ...``: each sentence's tags and emission scores; with
+    --out, heatmaps of them, the BiLSTM's forward gates and the gradient flow (a folder
+    of PNGs, or one self-contained HTML report for a .html path)."""
+    import contextlib
+    import functools
+
+    from recur.diagnostics import gradient_flow, plot_gates, plot_gradient_flow, record_gates
+    from recur.diagnostics.report import Report
+
+    if not args.text:
+        raise ValueError("give the text to inspect with --text, got none")
+    model = NERModel.load(args.model)
+    net, tags = model.model, model.vocab.tags
+    report = (Report(args.out, title=f"recur inspect {args.model}", model=net)
+              if args.out else None)
+    with report or contextlib.nullcontext():
+        for n, text in enumerate(args.text):
+            for k, sentence in enumerate(split_text(text) or [[]]):
+                scores = model.scores([t.text for t in sentence])
+                table = format_tag_scores(scores, tags)
+                print(table)
+                if report is None:
+                    continue
+                stem = f"text{n}-s{k}"
+                emissions = plot_tag_scores(scores, tags, report.figure(f"{stem}-tag-scores.png"))
+                gates = plot_gates(record_gates(net, (scores.batch,), recurrent="rnn"),
+                                   report.figure(f"{stem}-gates.png"), tokens=scores.tokens)
+                # L = -log p(decoded tags | words): how far back each state moves the decision
+                decoded = replace(scores.batch, tags=torch.tensor(
+                    [[model.vocab.tag_id(t) for t in scores.tags]]))
+                flows = {name: gradient_flow(net, (scores.batch,), recurrent="rnn",
+                                             direction=d,
+                                             loss_fn=functools.partial(net.loss, decoded))
+                         for d, name in enumerate(("forward", "reverse"))}
+                flow = plot_gradient_flow(flows, report.figure(f"{stem}-gradient-flow.png"),
+                                          title="‖∂L/∂h_t‖ of the decoded tags' loss "
+                                                "(reverse: t from the sentence's end)")
+                report.add(f"text {n}, sentence {k + 1}: {' '.join(scores.tokens)}", table, [
+                    ("emission scores: tags × tokens, the decoded tag circled", emissions),
+                    ("gates and states of the BiLSTM's forward direction", gates),
+                    ("gradient flow through time in both directions", flow)])
+        if report is not None:
+            for path in report.close():
+                print(f"wrote {path}")
+    return 0
+
+
+def format_tag_scores(scores: TagScores, tag_names: Sequence[str]) -> str:
+    """Per token: the decoded tag, its emission score and the best other tag's."""
+    lines = [f"  {'token':<16} {'tag':<8} {'score':>7}   {'runner-up':<8} {'score':>7}"]
+    for token, tag, row in zip(scores.tokens, scores.tags, scores.emissions.tolist(), strict=True):
+        chosen = list(tag_names).index(tag)
+        other = max((i for i in range(len(row)) if i != chosen), key=row.__getitem__,
+                    default=chosen)
+        lines.append(f"  {token:<16} {tag:<8} {row[chosen]:>7.2f}   {tag_names[other]:<8} "
+                     f"{row[other]:>7.2f}")
+    return "\n".join(lines)

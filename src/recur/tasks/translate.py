@@ -527,3 +527,65 @@ def translate_command(args: argparse.Namespace) -> int:
                 print(o.text)
     sys.stdout.flush()
     return 0
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """``recur inspect DIR --text ...``: each sentence's greedy translation; with --out, the
+    attention alignment, the encoder's gates and the gradient flow through the encoder
+    (a folder of PNGs, or one self-contained HTML report for a .html path)."""
+    import contextlib
+
+    from recur.diagnostics import gradient_flow, plot_gates, plot_gradient_flow, record_gates
+    from recur.diagnostics.report import Report
+
+    if not args.text:
+        raise ValueError("give the text to inspect with --text, got none")
+    translator = Translator.load(args.model)
+    model, t = translator.model, translator.tokenizers
+    report = (Report(args.out, title=f"recur inspect {args.model}", model=model)
+              if args.out else None)
+    with report or contextlib.nullcontext():
+        for n, output in enumerate(o[0] for o in translator.translate(args.text, beam=1)):
+            src_tokens, tgt_tokens = translator.tokens(output)
+            text = (f"{output.source}\n  -> {output.text}\n  source tokens: "
+                    f"{' '.join(src_tokens)}\n  translation tokens: {' '.join(tgt_tokens)}")
+            print(text)
+            if report is None:
+                continue
+            if not src_tokens:
+                report.add(f"text {n}: {output.source!r}", text + "\n  (empty source: "
+                           "nothing to inspect)")
+                continue
+            stem = f"text{n}"
+            figures = []
+            if output.weights is not None:
+                figures.append(("attention alignment: translation tokens (rows) × source "
+                                "tokens, greedy decoding",
+                                translator.plot_attention(output, report.figure(f"{stem}-attention.png"))))
+            else:
+                text += "\n  (this model has no attention: no alignment to draw)"
+            src = torch.tensor([encode_sources(t, [output.source], translator.data.max_source_length)[0]])
+            lengths = torch.tensor([src.shape[1]])
+            tgt_in = torch.tensor([[t.bos_id, *output.ids]])                    # (1, T)
+            tgt_out = torch.tensor([*output.ids, t.eos_id])                     # (T,)
+            inputs = (src, lengths, tgt_in)
+            gates = plot_gates(record_gates(model, inputs, recurrent="encoder"),
+                               report.figure(f"{stem}-encoder-gates.png"), tokens=src_tokens)
+            figures.append(("gates and states of the encoder's last layer (forward direction) "
+                            "over the source tokens", gates))
+            # L = -log p(the model's own translation | source), teacher-forced
+            jacobian = None if model.config.encoder_hidden > 256 else "spectral"
+            flows = {name: gradient_flow(
+                         model, inputs, recurrent="encoder", direction=d, jacobian=jacobian,
+                         loss_fn=lambda out, y=tgt_out: nn.functional.cross_entropy(
+                             out.logits[0], y, reduction="sum"))
+                     for d, name in enumerate(("forward", "reverse")[: model.encoder.num_directions])}
+            figures.append(("gradient flow through the encoder: ‖∂L/∂h_t‖ of the translation's "
+                            "loss over the source steps", plot_gradient_flow(
+                                flows, report.figure(f"{stem}-gradient-flow.png"),
+                                title="encoder ‖∂L/∂h_t‖ (reverse: t from the source's end)")))
+            report.add(f"text {n}: {output.source}", text, figures)
+        if report is not None:
+            for path in report.close():
+                print(f"wrote {path}")
+    return 0
