@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from recur.data.timeseries import PANEL, load_series
-from recur.tasks.forecast import FitSettings, tune_and_fit
+from recur.tasks.forecast import FitSettings, default_input_lengths, tune_and_fit
 from recur.tasks.forecast_eval import BASELINES, all_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results" / "forecast.json"
@@ -68,8 +68,10 @@ def run_series(name: str, args: argparse.Namespace, runs: Path, earlier: dict) -
             metrics = all_metrics(test, pred, train, m)
             row["mase"][method], row["smape"][method] = metrics["mase"], metrics["smape"]
             print(f"  {name} {method}: MASE {metrics['mase']:.3f}", flush=True)
+    lengths = (default_input_lengths(m, len(train), h) if args.lengths == "ladder" else None)
     base = FitSettings(kind=args.kind, cell=args.cell, hidden_size=args.hidden_size,
-                       steps=args.steps, seed=args.seed)
+                       steps=args.steps, seed=args.seed, input_lengths=lengths,
+                       ensemble=args.backtest_ensemble)
     start = time.perf_counter()
     model, results = tune_and_fit(series, base, runs / name, folds=args.folds, tune=True,
                                   overwrite=True, final_ensemble=args.ensemble,
@@ -80,7 +82,8 @@ def run_series(name: str, args: argparse.Namespace, runs: Path, earlier: dict) -
     row["coverage"] = metrics["coverage"]
     chosen = min(results, key=lambda r: r.mase)
     row["chosen"] = {"anchor": chosen.settings.anchor, "transform": chosen.settings.transform,
-                     "input_length": chosen.settings.input_length,
+                     "input_length": chosen.settings.window_length(m),
+                     "input_lengths": list(chosen.settings.input_lengths or ()),
                      "backtest_mase": chosen.mase}
     row["backtest"] = [{"anchor": r.settings.anchor, "transform": r.settings.transform,
                         "mase": r.mase, "folds": r.folds} for r in results]
@@ -116,8 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--ensemble", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--ensemble", type=int, default=15,
+                        help="members of the final model (seeds × input lengths)")
+    parser.add_argument("--backtest-ensemble", type=int, default=3,
+                        help="members of each backtest model")
+    parser.add_argument("--lengths", default="ladder", choices=["ladder", "single"],
+                        help="members read ½, 1, 1½ × the default input length, or all one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", default="runs/forecast-panel", help="run folders")

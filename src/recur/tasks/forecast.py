@@ -265,6 +265,7 @@ class FitSettings:
     hidden_size: int = 32
     num_layers: int = 1
     input_length: int | None = None       # None: default_input_length(period)
+    input_lengths: tuple[int, ...] | None = None   # per-member lengths (window: the longest)
     transform: str = "none"
     covariates: str = "calendar"
     anchor: str = "last"
@@ -281,11 +282,35 @@ class FitSettings:
         check_positive_int("steps", self.steps)
         if self.input_length is not None:
             check_positive_int("input_length", self.input_length)
+        if self.input_lengths is not None:
+            if not self.input_lengths:
+                raise ValueError("input_lengths must hold at least one length, got ()")
+            for n in self.input_lengths:
+                check_positive_int("input_lengths", n)
+            object.__setattr__(self, "input_lengths", tuple(self.input_lengths))
+
+    def window_length(self, period: int) -> int:
+        """L, the window every member reads the end of."""
+        if self.input_lengths:
+            return max(self.input_lengths)
+        return self.input_length or default_input_length(period)
 
 
 def default_input_length(period: int) -> int:
     """3 periods, at least 16 and at most 96 steps (Taylor: 2 days of half-hours)."""
     return int(min(max(3 * period, 16), 96))
+
+
+def default_input_lengths(period: int, train_length: int, horizon: int) -> tuple[int, ...]:
+    """The ladder of member input lengths: ½, 1 and 1½ × ``default_input_length``, at least
+    8, at most 96 steps and at most half of what the training part leaves for windows
+    (``(train_length − horizon) / 2``), so even the shortest series keeps dozens of windows.
+
+    airline (m 12): 18, 36, 54; ausbeer (m 4): 8, 16, 24; Taylor (m 336): 48, 96.
+    """
+    L = default_input_length(period)
+    cap = max(8, min(96, (train_length - horizon) // 2))
+    return tuple(sorted({min(max(n, 8), cap) for n in (L // 2, L, (3 * L) // 2)}))
 
 
 def fit(series: TimeSeries, train_length: int, settings: FitSettings, out: str | Path,
@@ -297,14 +322,15 @@ def fit(series: TimeSeries, train_length: int, settings: FitSettings, out: str |
     """
     h = series.horizon
     train = series.values[:train_length]
-    L = settings.input_length or default_input_length(series.period)
+    L = settings.window_length(series.period)
     data = ForecastDataConfig(input_length=L, horizon=h, transform=settings.transform,
                               covariates=settings.covariates, anchor=settings.anchor,
                               period=series.period, batch_size=settings.batch_size)
     K = covariate_count(settings.covariates, series.freq, series.dates is not None)
     model = ForecasterConfig(horizon=h, num_covariates=K, kind=settings.kind, cell=settings.cell,
                              hidden_size=settings.hidden_size, num_layers=settings.num_layers,
-                             quantiles=settings.quantiles, ensemble=settings.ensemble)
+                             quantiles=settings.quantiles, ensemble=settings.ensemble,
+                             input_lengths=settings.input_lengths or (L,))
     info = info or SeriesInfo(series.name, series.name in REGISTRY, None, None, None,
                               series.freq, series.period, train_length)
     info = replace(info, train_length=train_length, freq=series.freq, period=series.period)
@@ -329,7 +355,7 @@ class BacktestResult(NamedTuple):
 def candidate_settings(series: TimeSeries, base: FitSettings, train_length: int) -> list[FitSettings]:
     """The tuning grid: anchor ∈ {none, last, seasonal (if m > 1)} × transform ∈ {none, log
     (positive series only)}, at the base input length (default: 3 periods in [16, 96])."""
-    L = base.input_length or default_input_length(series.period)
+    L = base.window_length(series.period)
     anchors = ["none", "last", "seasonal"] if series.period > 1 else ["none", "last"]
     transforms = ["none", "log"] if np.min(series.values[:train_length]) > 0 else ["none"]
     return [replace(base, input_length=L, anchor=a, transform=t)
@@ -398,7 +424,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell", choices=sorted(CELLS), default="lstm")
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--num-layers", type=int, default=1)
-    parser.add_argument("--input-length", type=int, help="window length L (default: 2 periods)")
+    parser.add_argument("--input-length", type=int,
+                        help="window length L (default: 3 periods, clipped to [16, 96])")
+    parser.add_argument("--input-lengths", help="comma-separated member input lengths, or "
+                        "'ladder' (½, 1, 1½ × the default); members cycle through them")
     parser.add_argument("--transform", choices=TRANSFORMS, default="none")
     parser.add_argument("--anchor", choices=ANCHORS, default="last",
                         help="predict relative to the last value or to seasonal naive")
@@ -442,10 +471,24 @@ def parse_quantiles(text: str) -> tuple[float, ...]:
         raise ValueError(f"--quantiles must be comma-separated numbers, got {text!r}") from None
 
 
+def parse_input_lengths(text: str | None, series: TimeSeries) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    if text == "ladder":
+        return default_input_lengths(series.period, len(series) - series.horizon,
+                                     series.horizon)
+    try:
+        return tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise ValueError("--input-lengths must be comma-separated ints or 'ladder', "
+                         f"got {text!r}") from None
+
+
 def train_command(args: argparse.Namespace) -> int:
     series, info = series_from_args(args)
     settings = FitSettings(kind=args.kind, cell=args.cell, hidden_size=args.hidden_size,
                            num_layers=args.num_layers, input_length=args.input_length,
+                           input_lengths=parse_input_lengths(args.input_lengths, series),
                            transform=args.transform, covariates=args.covariates,
                            anchor=args.anchor,
                            quantiles=parse_quantiles(args.quantiles), ensemble=args.ensemble,
