@@ -7,12 +7,14 @@ test part. Every method sees only the training part:
   (lowest AIC), pmdarima auto_arima (statsmodels SARIMAX);
 * recur: rolling-origin backtesting inside the training part (``--folds`` folds of one
   horizon each) picks the anchor (none / last value / seasonal naive) and the transform
-  (none / log); the chosen settings are then trained on the whole training part as an ensemble of
-  ``--ensemble`` seeds, and forecast the test part once.
+  (none / log) with ``--backtest-ensemble`` members per model, then whether the winner
+  trains for ``--steps`` or for each of ``--tune-steps``; the chosen settings are trained on
+  the whole training part as an ensemble of ``--ensemble`` members (seeds × the input
+  lengths ½, 1 and 1½ × the default, ``--lengths ladder``) and forecast the test part once.
 
 It prints a markdown table of test MASE per series (and how many series recur beats
 seasonal naive on) and writes bench/results/forecast.json. Run from the repository root
-(~30 min on one core; use /work/shared/bin/longrun on a shared machine):
+(~15 min on one core; use /work/shared/bin/longrun on a shared machine):
 
     .venv/bin/python bench/forecast.py                        # the whole panel
     .venv/bin/python bench/forecast.py --series airline,lynx --no-baselines --steps 100
@@ -75,6 +77,8 @@ def run_series(name: str, args: argparse.Namespace, runs: Path, earlier: dict) -
     start = time.perf_counter()
     model, results = tune_and_fit(series, base, runs / name, folds=args.folds, tune=True,
                                   overwrite=True, final_ensemble=args.ensemble,
+                                  steps_grid=tuple(int(n) for n in args.tune_steps.split(",")
+                                                   if n),
                                   say=lambda line: print(f"  {name}{line}", flush=True))
     row["seconds"]["recur"] = time.perf_counter() - start
     metrics = model.evaluate(series)
@@ -82,11 +86,13 @@ def run_series(name: str, args: argparse.Namespace, runs: Path, earlier: dict) -
     row["coverage"] = metrics["coverage"]
     chosen = min(results, key=lambda r: r.mase)
     row["chosen"] = {"anchor": chosen.settings.anchor, "transform": chosen.settings.transform,
+                     "steps": chosen.settings.steps,
                      "input_length": chosen.settings.window_length(m),
                      "input_lengths": list(chosen.settings.input_lengths or ()),
                      "backtest_mase": chosen.mase}
     row["backtest"] = [{"anchor": r.settings.anchor, "transform": r.settings.transform,
-                        "mase": r.mase, "folds": r.folds} for r in results]
+                        "steps": r.settings.steps, "mase": r.mase, "folds": r.folds}
+                       for r in results]
     print(f"  {name} recur: MASE {metrics['mase']:.3f} ({row['seconds']['recur']:.0f} s)",
           flush=True)
     return row
@@ -120,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--ensemble", type=int, default=15,
+    parser.add_argument("--tune-steps", default="600",
+                        help="step counts also backtested for the winning anchor × transform")
+    parser.add_argument("--ensemble", type=int, default=9,
                         help="members of the final model (seeds × input lengths)")
     parser.add_argument("--backtest-ensemble", type=int, default=3,
                         help="members of each backtest model")

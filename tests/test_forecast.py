@@ -302,9 +302,14 @@ def test_tuning_never_sees_the_test_part(tmp_path):
                        input_lengths=default_input_lengths(12, 108, 12))
     runs = []
     for s, name in ((series, "a"), (other, "b")):
-        runs.append(tune_and_fit(s, base, tmp_path / name, folds=2, final_ensemble=3))
+        runs.append(tune_and_fit(s, base, tmp_path / name, folds=2, final_ensemble=3,
+                                 steps_grid=(5, 8)))
     (a, results_a), (b, results_b) = runs
-    assert len(results_a) == 6                         # {none, last, seasonal} × {none, log}
+    assert len(results_a) == 7               # {none, last, seasonal} × {none, log}, then 8 steps
+    first = min(results_a[:6], key=lambda r: r.mase).settings
+    assert results_a[6].settings == replace(first, steps=8)
+    best = min(results_a, key=lambda r: r.mase).settings
+    assert a.data.anchor == best.anchor and a.data.transform == best.transform
     assert [r.folds for r in results_a] == [r.folds for r in results_b]
     assert a.scaler == b.scaler and a.data == b.data
     assert a.model.config == b.model.config and a.model.config.ensemble == 3
@@ -397,4 +402,4 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert code == 2 and "constant" in capsys.readouterr().err
     code = main(["train", "forecast", "--csv", str(csv), "--column", "units", "--horizon", "3",
                  "--input-lengths", "12,x", "--out", str(tmp_path / "r")])
-    assert code == 2 and "--input-lengths must be comma-separated ints" in capsys.readouterr().err
+    assert code == 2 and "--input-lengths (or 'ladder') must be comma-separated ints" in capsys.readouterr().err

@@ -379,7 +379,8 @@ def backtest(series: TimeSeries, train_length: int, candidates: list[FitSettings
             scores.append(all_metrics(truth, pred, series.values[:origin], m)["mase"])
         results.append(BacktestResult(settings, float(np.mean(scores)), scores))
         if say:
-            say(f"  backtest anchor={settings.anchor} transform={settings.transform}"
+            say(f"  backtest anchor={settings.anchor} transform={settings.transform} "
+                f"steps={settings.steps}"
                 f": MASE {results[-1].mase:.3f} (folds {', '.join(f'{s:.3f}' for s in scores)})")
     return results
 
@@ -387,9 +388,15 @@ def backtest(series: TimeSeries, train_length: int, candidates: list[FitSettings
 def tune_and_fit(series: TimeSeries, base: FitSettings, out: str | Path, *, folds: int = 3,
                  tune: bool = True, info: SeriesInfo | None = None, overwrite: bool = False,
                  time_budget_min: float | None = None, say=None,
-                 final_ensemble: int | None = None) -> tuple[ForecastModel, list[BacktestResult]]:
+                 final_ensemble: int | None = None,
+                 steps_grid: tuple[int, ...] = ()) -> tuple[ForecastModel, list[BacktestResult]]:
     """Backtest the grid inside the training part (if ``tune``), then fit the best settings
-    on the whole training part (the series minus its last horizon)."""
+    on the whole training part (the series minus its last horizon).
+
+    ``steps_grid``: a second stage that backtests the winning anchor × transform again with
+    each of these training lengths (steps); the lowest mean MASE over both stages wins —
+    early stopping, chosen on the backtest folds, never on the test part.
+    """
     check_horizon(series, series.horizon)
     train_length = len(series) - series.horizon
     results: list[BacktestResult] = []
@@ -397,6 +404,9 @@ def tune_and_fit(series: TimeSeries, base: FitSettings, out: str | Path, *, fold
     if tune:
         results = backtest(series, train_length, candidate_settings(series, base, train_length),
                            folds=folds, say=say)
+        best = min(results, key=lambda r: r.mase).settings
+        longer = [replace(best, steps=n) for n in steps_grid if n != best.steps]
+        results += backtest(series, train_length, longer, folds=folds, say=say)
         chosen = min(results, key=lambda r: r.mase).settings
     if final_ensemble is not None:
         chosen = replace(chosen, ensemble=final_ensemble)
@@ -440,6 +450,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune", action="store_true", help="choose the anchor and the "
                         "transform by rolling-origin backtesting inside the training part")
     parser.add_argument("--folds", type=int, default=3, help="backtest folds (with --tune)")
+    parser.add_argument("--tune-steps", help="comma-separated step counts the backtest also "
+                        "tries for the winning anchor × transform (with --tune)")
     parser.add_argument("--time-budget", type=float, metavar="MIN")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run")
@@ -471,17 +483,20 @@ def parse_quantiles(text: str) -> tuple[float, ...]:
         raise ValueError(f"--quantiles must be comma-separated numbers, got {text!r}") from None
 
 
+def parse_ints(option: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated ints, got {text!r}") from None
+
+
 def parse_input_lengths(text: str | None, series: TimeSeries) -> tuple[int, ...] | None:
     if text is None:
         return None
     if text == "ladder":
         return default_input_lengths(series.period, len(series) - series.horizon,
                                      series.horizon)
-    try:
-        return tuple(int(n) for n in text.split(","))
-    except ValueError:
-        raise ValueError("--input-lengths must be comma-separated ints or 'ladder', "
-                         f"got {text!r}") from None
+    return parse_ints("--input-lengths (or 'ladder')", text)
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -497,8 +512,9 @@ def train_command(args: argparse.Namespace) -> int:
     print(f"series {series.name}: {len(series)} values ({series.missing} missing, filled), "
           f"period {series.period}, horizon {series.horizon}; the last {series.horizon} are "
           "held out as the test part")
+    steps_grid = parse_ints("--tune-steps", args.tune_steps) if args.tune_steps else ()
     model, results = tune_and_fit(series, settings, args.out, folds=args.folds, tune=args.tune,
-                                  info=info, overwrite=args.overwrite,
+                                  info=info, overwrite=args.overwrite, steps_grid=steps_grid,
                                   time_budget_min=args.time_budget, say=print)
     metrics = model.evaluate(series)
     print(f"saved to {args.out}; test MASE {metrics['mase']:.3f} (seasonal naive "
