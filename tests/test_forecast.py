@@ -374,8 +374,10 @@ def test_cli_summary_of_a_forecaster_lists_every_member(tmp_path, capsys):
     csv = write_series_csv(tmp_path)
     out = tmp_path / "run"
     assert main(["train", "forecast", "--csv", str(csv), "--column", "units", "--horizon", "6",
-                 "--steps", "2", "--hidden-size", "8", "--ensemble", "3",
+                 "--steps", "2", "--hidden-size", "8", "--ensemble", "1", "--tune",
+                 "--folds", "1", "--tune-steps", "3", "--final-ensemble", "3",
                  "--input-lengths", "12,24", "--out", str(out)]) == 0
+    assert "steps=3" in capsys.readouterr().out         # the steps stage ran
     capsys.readouterr()
     assert main(["summary", str(out)]) == 0
     table = capsys.readouterr().out

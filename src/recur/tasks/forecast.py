@@ -445,6 +445,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantiles", default="0.1,0.5,0.9",
                         help="comma-separated quantile levels including 0.5")
     parser.add_argument("--ensemble", type=int, default=1, help="members averaged (seeds)")
+    parser.add_argument("--final-ensemble", type=int, help="members of the model trained "
+                        "after tuning (default: --ensemble, which backtest models use)")
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--tune", action="store_true", help="choose the anchor and the "
@@ -515,6 +517,7 @@ def train_command(args: argparse.Namespace) -> int:
     steps_grid = parse_ints("--tune-steps", args.tune_steps) if args.tune_steps else ()
     model, results = tune_and_fit(series, settings, args.out, folds=args.folds, tune=args.tune,
                                   info=info, overwrite=args.overwrite, steps_grid=steps_grid,
+                                  final_ensemble=args.final_ensemble,
                                   time_budget_min=args.time_budget, say=print)
     metrics = model.evaluate(series)
     print(f"saved to {args.out}; test MASE {metrics['mase']:.3f} (seasonal naive "
