@@ -14,7 +14,9 @@ test part. Every method sees only the training part:
 
 It prints a markdown table of test MASE per series (and how many series recur beats
 seasonal naive on) and writes bench/results/forecast.json. Run from the repository root
-(~15 min on one core; use /work/shared/bin/longrun on a shared machine):
+(~48 min on one thread of a heavily loaded 2-core machine, about 3× the work of the
+previous defaults; `--folds 3 --tune-steps ""` halves the backtest work (not timed);
+use /work/shared/bin/longrun):
 
     .venv/bin/python bench/forecast.py                        # the whole panel
     .venv/bin/python bench/forecast.py --series airline,lynx --no-baselines --steps 100

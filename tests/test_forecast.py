@@ -404,4 +404,5 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert code == 2 and "constant" in capsys.readouterr().err
     code = main(["train", "forecast", "--csv", str(csv), "--column", "units", "--horizon", "3",
                  "--input-lengths", "12,x", "--out", str(tmp_path / "r")])
-    assert code == 2 and "--input-lengths (or 'ladder') must be comma-separated ints" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "--input-lengths (or 'ladder') must be comma-separated ints" in err

@@ -7,10 +7,12 @@
 
 The protocol (docs/forecasting.md): the last ``horizon`` values of a series are the test
 part and are never seen by training, scaling or tuning. The scaler is fitted on the
-training part. ``--tune`` picks the anchor (last value / seasonal naive) and the transform (none / log) by
-rolling-origin backtesting inside the training part: for fold k = 1..F the model is
-trained on ``train[:N − k·h]`` (scaler refitted on that) and scored by MASE on the next h
-values; the candidate with the lowest mean MASE is trained on the whole training part.
+training part. ``--tune`` picks the anchor (none / last value / seasonal naive) and the
+transform (none / log) by rolling-origin backtesting inside the training part: for fold
+k = 1..F the model is trained on ``train[:N − k·h]`` (scaler refitted on that) and scored
+by MASE on the next h values; ``--tune-steps`` then backtests the winner with other
+training lengths; the candidate with the lowest mean MASE is trained on the whole
+training part (``--final-ensemble`` members, which may read different input lengths).
 
 Training draws ``batches_per_epoch`` random windows per epoch (with replacement), so an
 epoch costs the same on a 100-value series and on a 4,000-value one; it runs a fixed
