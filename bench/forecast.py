@@ -7,12 +7,16 @@ test part. Every method sees only the training part:
   (lowest AIC), pmdarima auto_arima (statsmodels SARIMAX);
 * recur: rolling-origin backtesting inside the training part (``--folds`` folds of one
   horizon each) picks the anchor (none / last value / seasonal naive) and the transform
-  (none / log); the chosen settings are then trained on the whole training part as an ensemble of
-  ``--ensemble`` seeds, and forecast the test part once.
+  (none / log) with ``--backtest-ensemble`` members per model, then whether the winner
+  trains for ``--steps`` or for each of ``--tune-steps``; the chosen settings are trained on
+  the whole training part as an ensemble of ``--ensemble`` members (seeds × the input
+  lengths ½, 1 and 1½ × the default, ``--lengths ladder``) and forecast the test part once.
 
 It prints a markdown table of test MASE per series (and how many series recur beats
 seasonal naive on) and writes bench/results/forecast.json. Run from the repository root
-(~30 min on one core; use /work/shared/bin/longrun on a shared machine):
+(~48 min on one thread of a heavily loaded 2-core machine, about 3× the work of the
+previous defaults; `--folds 3 --tune-steps ""` halves the backtest work (not timed);
+use /work/shared/bin/longrun):
 
     .venv/bin/python bench/forecast.py                        # the whole panel
     .venv/bin/python bench/forecast.py --series airline,lynx --no-baselines --steps 100
@@ -32,7 +36,7 @@ import numpy as np
 import torch
 
 from recur.data.timeseries import PANEL, load_series
-from recur.tasks.forecast import FitSettings, tune_and_fit
+from recur.tasks.forecast import FitSettings, default_input_lengths, tune_and_fit
 from recur.tasks.forecast_eval import BASELINES, all_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results" / "forecast.json"
@@ -68,11 +72,15 @@ def run_series(name: str, args: argparse.Namespace, runs: Path, earlier: dict) -
             metrics = all_metrics(test, pred, train, m)
             row["mase"][method], row["smape"][method] = metrics["mase"], metrics["smape"]
             print(f"  {name} {method}: MASE {metrics['mase']:.3f}", flush=True)
+    lengths = (default_input_lengths(m, len(train), h) if args.lengths == "ladder" else None)
     base = FitSettings(kind=args.kind, cell=args.cell, hidden_size=args.hidden_size,
-                       steps=args.steps, seed=args.seed)
+                       steps=args.steps, seed=args.seed, input_lengths=lengths,
+                       ensemble=args.backtest_ensemble)
     start = time.perf_counter()
     model, results = tune_and_fit(series, base, runs / name, folds=args.folds, tune=True,
                                   overwrite=True, final_ensemble=args.ensemble,
+                                  steps_grid=tuple(int(n) for n in args.tune_steps.split(",")
+                                                   if n),
                                   say=lambda line: print(f"  {name}{line}", flush=True))
     row["seconds"]["recur"] = time.perf_counter() - start
     metrics = model.evaluate(series)
@@ -80,10 +88,13 @@ def run_series(name: str, args: argparse.Namespace, runs: Path, earlier: dict) -
     row["coverage"] = metrics["coverage"]
     chosen = min(results, key=lambda r: r.mase)
     row["chosen"] = {"anchor": chosen.settings.anchor, "transform": chosen.settings.transform,
-                     "input_length": chosen.settings.input_length,
+                     "steps": chosen.settings.steps,
+                     "input_length": chosen.settings.window_length(m),
+                     "input_lengths": list(chosen.settings.input_lengths or ()),
                      "backtest_mase": chosen.mase}
     row["backtest"] = [{"anchor": r.settings.anchor, "transform": r.settings.transform,
-                        "mase": r.mase, "folds": r.folds} for r in results]
+                        "steps": r.settings.steps, "mase": r.mase, "folds": r.folds}
+                       for r in results]
     print(f"  {name} recur: MASE {metrics['mase']:.3f} ({row['seconds']['recur']:.0f} s)",
           flush=True)
     return row
@@ -123,8 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--ensemble", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--tune-steps", default="600",
+                        help="step counts also backtested for the winning anchor × transform")
+    parser.add_argument("--ensemble", type=int, default=9,
+                        help="members of the final model (seeds × input lengths)")
+    parser.add_argument("--backtest-ensemble", type=int, default=3,
+                        help="members of each backtest model")
+    parser.add_argument("--lengths", default="ladder", choices=["ladder", "single"],
+                        help="members read ½, 1, 1½ × the default input length, or all one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", default="runs/forecast-panel", help="run folders")

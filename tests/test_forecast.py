@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,14 @@ from recur.cli import main
 from recur.data.timeseries import Scaler, make_series
 from recur.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
 from recur.tasks import forecast_eval as fe
-from recur.tasks.forecast import FitSettings, ForecastModel, backtest, fit
+from recur.tasks.forecast import (
+    FitSettings,
+    ForecastModel,
+    backtest,
+    default_input_lengths,
+    fit,
+    tune_and_fit,
+)
 
 pd = pytest.importorskip("pandas")
 
@@ -161,6 +169,52 @@ def test_ensemble_output_is_the_mean_of_its_members():
     torch.testing.assert_close(model(x, f), members.mean(0))
 
 
+@pytest.mark.parametrize("kind", ["direct", "seq2seq"])
+def test_ensemble_of_input_lengths_is_the_mean_of_members_reading_their_own_window(kind):
+    """Members with input_lengths (3, 6) read the window's last 3 or 6 steps; the ensemble
+    is the mean of the members, each run alone as a one-member model on its own slice."""
+    torch.manual_seed(0)
+    config = ForecasterConfig(horizon=4, num_covariates=2, kind=kind, hidden_size=4,
+                              ensemble=3, input_lengths=(3, 6), quantiles=(0.5,))
+    model = Forecaster(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)                          # the last layer starts at zero
+    x, f = torch.randn(2, 10, 3), torch.randn(2, 4, 2)
+    alone = []
+    for i, member in enumerate(model.members):
+        L = (3, 6, 3)[i]
+        single = Forecaster(replace(config, ensemble=1, input_lengths=())).eval()
+        single.members[0].load_state_dict(member.state_dict())
+        alone.append(single(x[:, -L:], f))
+    torch.testing.assert_close(model(x, f), torch.stack(alone).mean(0))
+    # what lies before the longest member's steps is never read
+    earlier = x.clone()
+    earlier[:, :4] = 1e3
+    torch.testing.assert_close(model(earlier, f), model(x, f))
+
+
+def test_input_lengths_are_checked():
+    with pytest.raises(ValueError, match="input_lengths must be positive ints"):
+        ForecasterConfig(horizon=3, input_lengths=(4, 0))
+    with pytest.raises(ValueError, match="input_lengths must hold at least one"):
+        FitSettings(input_lengths=())
+    model = Forecaster(ForecasterConfig(horizon=3, input_lengths=(5,)))
+    with pytest.raises(ValueError, match="reads 5 steps, the window has 4"):
+        model(torch.zeros(1, 4, 1), torch.zeros(1, 3, 0))
+
+
+@pytest.mark.parametrize(("period", "train_length", "horizon", "expected"), [
+    (12, 132, 12, (18, 36, 54)),        # airline
+    (4, 203, 8, (8, 16, 24)),           # ausbeer: at least 8
+    (336, 3984, 48, (48, 96)),          # Taylor: at most 96
+    (10, 104, 10, (15, 30, 45)),        # lynx: half of what the windows leave is 47
+    (12, 50, 12, (18, 19)),             # a short series: capped at (50 - 12) / 2
+])
+def test_default_input_lengths_ladder(period, train_length, horizon, expected):
+    assert default_input_lengths(period, train_length, horizon) == expected
+
+
 def test_seq2seq_feeds_its_own_median_forward():
     """Changing step 1's head output must change step 2 (the median is fed back)."""
     torch.manual_seed(0)
@@ -237,6 +291,48 @@ def test_test_part_does_not_change_the_trained_model(tmp_path):
         torch.testing.assert_close(p, q)
 
 
+def test_tuning_never_sees_the_test_part(tmp_path):
+    """The whole panel pipeline — backtest of every anchor × transform, the choice, the
+    final ensemble over input lengths — is unchanged when the test part is scrambled."""
+    series = synthetic()
+    values = series.values.copy()
+    values[108:] = values[108:][::-1] * 3 + 1e4
+    other = make_series("synthetic", values, series.dates, freq="MS", period=12, horizon=12)
+    base = FitSettings(hidden_size=4, steps=5, ensemble=2,
+                       input_lengths=default_input_lengths(12, 108, 12))
+    runs = []
+    for s, name in ((series, "a"), (other, "b")):
+        runs.append(tune_and_fit(s, base, tmp_path / name, folds=2, final_ensemble=3,
+                                 steps_grid=(5, 8)))
+    (a, results_a), (b, results_b) = runs
+    assert len(results_a) == 7               # {none, last, seasonal} × {none, log}, then 8 steps
+    first = min(results_a[:6], key=lambda r: r.mase).settings
+    assert results_a[6].settings == replace(first, steps=8)
+    best = min(results_a, key=lambda r: r.mase).settings
+    assert a.data.anchor == best.anchor and a.data.transform == best.transform
+    assert [r.folds for r in results_a] == [r.folds for r in results_b]
+    assert a.scaler == b.scaler and a.data == b.data
+    assert a.model.config == b.model.config and a.model.config.ensemble == 3
+    for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+
+
+def test_backtest_folds_train_and_forecast_before_their_origin(tmp_path, monkeypatch):
+    """Fold k trains on values[:N - k·h] and forecasts from that origin, never past N."""
+    import recur.tasks.forecast as task
+
+    calls, real_fit = [], task.fit
+
+    def spy(series, train_length, settings, out, **kw):
+        calls.append(train_length)
+        return real_fit(series, train_length, settings, out, **kw)
+
+    monkeypatch.setattr(task, "fit", spy)
+    series = synthetic()
+    backtest(series, 108, [FitSettings(hidden_size=4, steps=5)], folds=3)
+    assert calls == [96, 84, 72]
+
+
 def test_backtest_scores_every_candidate_inside_the_training_part(tmp_path):
     series = synthetic()
     base = FitSettings(hidden_size=8, steps=20)
@@ -273,6 +369,26 @@ def test_cli_train_evaluate_forecast_plot(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+def test_cli_summary_of_a_forecaster_lists_every_member(tmp_path, capsys):
+    """`recur summary DIR` used to fail on forecasters (no example_inputs)."""
+    csv = write_series_csv(tmp_path)
+    out = tmp_path / "run"
+    assert main(["train", "forecast", "--csv", str(csv), "--column", "units", "--horizon", "6",
+                 "--steps", "2", "--hidden-size", "8", "--ensemble", "1", "--tune",
+                 "--folds", "1", "--tune-steps", "3", "--final-ensemble", "3",
+                 "--input-lengths", "12,24", "--out", str(out)]) == 0
+    assert "steps=3" in capsys.readouterr().out         # the steps stage ran
+    capsys.readouterr()
+    assert main(["summary", str(out)]) == 0
+    table = capsys.readouterr().out
+    model = ForecastModel.load(out).model
+    assert model.config.input_lengths == (12, 24)
+    assert [m.input_length for m in model.members] == [12, 24, 12]
+    for i in range(3):                                  # each member: (None, h, Q)
+        assert f"members.{i} (_Member)" in table and "(None, 6, 3)" in table
+    assert f"Total params: {sum(p.numel() for p in model.parameters()):,}" in table
+
+
 def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     csv = write_series_csv(tmp_path, n=40)
     code = main(["train", "forecast", "--csv", str(csv), "--column", "units", "--horizon", "20",
@@ -286,3 +402,7 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     code = main(["train", "forecast", "--csv", str(flat), "--column", "v", "--horizon", "3",
                  "--out", str(tmp_path / "r")])
     assert code == 2 and "constant" in capsys.readouterr().err
+    code = main(["train", "forecast", "--csv", str(csv), "--column", "units", "--horizon", "3",
+                 "--input-lengths", "12,x", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--input-lengths (or 'ladder') must be comma-separated ints" in err

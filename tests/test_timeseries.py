@@ -180,3 +180,27 @@ def test_seasonal_anchor_targets_are_corrections_to_seasonal_naive():
     np.testing.assert_array_equal(w.baseline[2], expected)
     np.testing.assert_array_equal(w.targets[2] + w.baseline[2], z[o : o + 5])
     np.testing.assert_array_equal(w.inputs[2, :, 0], z[o - 3 : o] - z[o - 1])
+
+
+@pytest.mark.parametrize("transform", ["none", "log"])
+@pytest.mark.parametrize("anchor", ["none", "last", "seasonal"])
+def test_every_anchor_and_transform_inverts_exactly(anchor, transform):
+    """The three target transforms — level, difference from the last value, difference
+    from the value one season ago — invert back to the series: baseline + target, unscaled,
+    is y; and a zero correction is exactly the level 0 / naive / seasonal naive forecast."""
+    rng = np.random.default_rng(0)
+    y = 100 + 10 * np.sin(np.arange(80) * 2 * np.pi / 12) + rng.normal(size=80).cumsum()
+    scaler = Scaler.fit(y, transform)
+    w = make_windows(scaler.apply(y), np.zeros((80, 0), np.float32), 24, 6, anchor=anchor,
+                     period=12)
+    ahead = w.origins[:, None] + np.arange(6)
+    restored = scaler.invert(w.baseline + w.targets.astype(np.float64))
+    np.testing.assert_allclose(restored, y[ahead], rtol=1e-6)     # targets are float32
+    zero = scaler.invert(w.baseline)                             # a zero correction
+    if anchor == "last":
+        expected = np.repeat(y[w.origins - 1][:, None], 6, axis=1)
+    elif anchor == "seasonal":
+        expected = y[w.origins[:, None] - 12 + np.arange(6)]
+    else:
+        expected = np.full((len(w.origins), 6), scaler.invert(np.zeros(1))[0])
+    np.testing.assert_allclose(zero, expected, rtol=1e-12)

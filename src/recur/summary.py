@@ -24,14 +24,28 @@ def _shape(value) -> str:
     return "?"
 
 
+def _children(model: nn.Module):
+    """The model's children, with containers (ModuleList / ModuleDict, e.g. the members of a
+    forecaster ensemble) opened one level: a container is never called, so it has no shape."""
+    for name, child in model.named_children():
+        if isinstance(child, (nn.ModuleList, nn.ModuleDict)):
+            for sub, grandchild in child.named_children():
+                yield f"{name}.{sub}", grandchild
+        else:
+            yield name, child
+
+
 def summary_rows(model: nn.Module, *inputs: Tensor) -> list[LayerRow]:
     """Run ``model(*inputs)`` (default ``model.example_inputs()``) and record each child."""
     if not inputs:
+        if not hasattr(model, "example_inputs"):
+            raise ValueError(f"{type(model).__name__} has no example_inputs(): pass inputs "
+                             "to summary(model, *inputs)")
         inputs = model.example_inputs()
     shapes: dict[str, str] = {}
     hooks = [
         child.register_forward_hook(lambda _m, _i, out, name=name: shapes.__setitem__(name, _shape(out)))
-        for name, child in model.named_children()
+        for name, child in _children(model)
     ]
     try:
         with torch.no_grad():
@@ -43,7 +57,7 @@ def summary_rows(model: nn.Module, *inputs: Tensor) -> list[LayerRow]:
         for hook in hooks:
             hook.remove()
     rows = []
-    for name, child in model.named_children():
+    for name, child in _children(model):
         params = sum(p.numel() for p in child.parameters())
         if params == 0 and name not in shapes:
             continue

@@ -483,8 +483,9 @@ class Windows(NamedTuple):
         is ``none``), then K covariates.
     future: (N, h, K) — the covariates of the target steps (known in advance).
     targets: (N, h) — the scaled targets minus ``baseline``.
-    baseline: (N, h) — what the model's output is added to: 0 (``none``), the last input
-        value (``last``) or the seasonal naive forecast from the origin (``seasonal``).
+    baseline: (N, h) float64 — what the model's output is added to: 0 (``none``), the last
+        input value (``last``) or the seasonal naive forecast from the origin (``seasonal``);
+        kept in float64 so a zero correction inverts to the baseline forecast exactly.
     origins: (N,) — index of the first target step in the source array.
     """
 
@@ -532,7 +533,7 @@ def make_windows(z: np.ndarray, cov: np.ndarray, input_length: int, horizon: int
     x = z[past] - last[:, None]
     inputs = np.concatenate([x[:, :, None], cov[past]], axis=2).astype(np.float32)
     return Windows(inputs, cov[ahead].astype(np.float32),
-                   (z[ahead] - baseline).astype(np.float32), baseline.astype(np.float32),
+                   (z[ahead] - baseline).astype(np.float32), baseline.astype(np.float64),
                    origins)
 
 

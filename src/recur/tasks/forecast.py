@@ -7,10 +7,12 @@
 
 The protocol (docs/forecasting.md): the last ``horizon`` values of a series are the test
 part and are never seen by training, scaling or tuning. The scaler is fitted on the
-training part. ``--tune`` picks the anchor (last value / seasonal naive) and the transform (none / log) by
-rolling-origin backtesting inside the training part: for fold k = 1..F the model is
-trained on ``train[:N − k·h]`` (scaler refitted on that) and scored by MASE on the next h
-values; the candidate with the lowest mean MASE is trained on the whole training part.
+training part. ``--tune`` picks the anchor (none / last value / seasonal naive) and the
+transform (none / log) by rolling-origin backtesting inside the training part: for fold
+k = 1..F the model is trained on ``train[:N − k·h]`` (scaler refitted on that) and scored
+by MASE on the next h values; ``--tune-steps`` then backtests the winner with other
+training lengths; the candidate with the lowest mean MASE is trained on the whole
+training part (``--final-ensemble`` members, which may read different input lengths).
 
 Training draws ``batches_per_epoch`` random windows per epoch (with replacement), so an
 epoch costs the same on a 100-value series and on a 4,000-value one; it runs a fixed
@@ -265,6 +267,7 @@ class FitSettings:
     hidden_size: int = 32
     num_layers: int = 1
     input_length: int | None = None       # None: default_input_length(period)
+    input_lengths: tuple[int, ...] | None = None   # per-member lengths (window: the longest)
     transform: str = "none"
     covariates: str = "calendar"
     anchor: str = "last"
@@ -281,11 +284,35 @@ class FitSettings:
         check_positive_int("steps", self.steps)
         if self.input_length is not None:
             check_positive_int("input_length", self.input_length)
+        if self.input_lengths is not None:
+            if not self.input_lengths:
+                raise ValueError("input_lengths must hold at least one length, got ()")
+            for n in self.input_lengths:
+                check_positive_int("input_lengths", n)
+            object.__setattr__(self, "input_lengths", tuple(self.input_lengths))
+
+    def window_length(self, period: int) -> int:
+        """L, the window every member reads the end of."""
+        if self.input_lengths:
+            return max(self.input_lengths)
+        return self.input_length or default_input_length(period)
 
 
 def default_input_length(period: int) -> int:
     """3 periods, at least 16 and at most 96 steps (Taylor: 2 days of half-hours)."""
     return int(min(max(3 * period, 16), 96))
+
+
+def default_input_lengths(period: int, train_length: int, horizon: int) -> tuple[int, ...]:
+    """The ladder of member input lengths: ½, 1 and 1½ × ``default_input_length``, at least
+    8, at most 96 steps and at most half of what the training part leaves for windows
+    (``(train_length − horizon) / 2``), so even the shortest series keeps dozens of windows.
+
+    airline (m 12): 18, 36, 54; ausbeer (m 4): 8, 16, 24; Taylor (m 336): 48, 96.
+    """
+    L = default_input_length(period)
+    cap = max(8, min(96, (train_length - horizon) // 2))
+    return tuple(sorted({min(max(n, 8), cap) for n in (L // 2, L, (3 * L) // 2)}))
 
 
 def fit(series: TimeSeries, train_length: int, settings: FitSettings, out: str | Path,
@@ -297,14 +324,15 @@ def fit(series: TimeSeries, train_length: int, settings: FitSettings, out: str |
     """
     h = series.horizon
     train = series.values[:train_length]
-    L = settings.input_length or default_input_length(series.period)
+    L = settings.window_length(series.period)
     data = ForecastDataConfig(input_length=L, horizon=h, transform=settings.transform,
                               covariates=settings.covariates, anchor=settings.anchor,
                               period=series.period, batch_size=settings.batch_size)
     K = covariate_count(settings.covariates, series.freq, series.dates is not None)
     model = ForecasterConfig(horizon=h, num_covariates=K, kind=settings.kind, cell=settings.cell,
                              hidden_size=settings.hidden_size, num_layers=settings.num_layers,
-                             quantiles=settings.quantiles, ensemble=settings.ensemble)
+                             quantiles=settings.quantiles, ensemble=settings.ensemble,
+                             input_lengths=settings.input_lengths or (L,))
     info = info or SeriesInfo(series.name, series.name in REGISTRY, None, None, None,
                               series.freq, series.period, train_length)
     info = replace(info, train_length=train_length, freq=series.freq, period=series.period)
@@ -329,7 +357,7 @@ class BacktestResult(NamedTuple):
 def candidate_settings(series: TimeSeries, base: FitSettings, train_length: int) -> list[FitSettings]:
     """The tuning grid: anchor ∈ {none, last, seasonal (if m > 1)} × transform ∈ {none, log
     (positive series only)}, at the base input length (default: 3 periods in [16, 96])."""
-    L = base.input_length or default_input_length(series.period)
+    L = base.window_length(series.period)
     anchors = ["none", "last", "seasonal"] if series.period > 1 else ["none", "last"]
     transforms = ["none", "log"] if np.min(series.values[:train_length]) > 0 else ["none"]
     return [replace(base, input_length=L, anchor=a, transform=t)
@@ -353,7 +381,8 @@ def backtest(series: TimeSeries, train_length: int, candidates: list[FitSettings
             scores.append(all_metrics(truth, pred, series.values[:origin], m)["mase"])
         results.append(BacktestResult(settings, float(np.mean(scores)), scores))
         if say:
-            say(f"  backtest anchor={settings.anchor} transform={settings.transform}"
+            say(f"  backtest anchor={settings.anchor} transform={settings.transform} "
+                f"steps={settings.steps}"
                 f": MASE {results[-1].mase:.3f} (folds {', '.join(f'{s:.3f}' for s in scores)})")
     return results
 
@@ -361,9 +390,15 @@ def backtest(series: TimeSeries, train_length: int, candidates: list[FitSettings
 def tune_and_fit(series: TimeSeries, base: FitSettings, out: str | Path, *, folds: int = 3,
                  tune: bool = True, info: SeriesInfo | None = None, overwrite: bool = False,
                  time_budget_min: float | None = None, say=None,
-                 final_ensemble: int | None = None) -> tuple[ForecastModel, list[BacktestResult]]:
+                 final_ensemble: int | None = None,
+                 steps_grid: tuple[int, ...] = ()) -> tuple[ForecastModel, list[BacktestResult]]:
     """Backtest the grid inside the training part (if ``tune``), then fit the best settings
-    on the whole training part (the series minus its last horizon)."""
+    on the whole training part (the series minus its last horizon).
+
+    ``steps_grid``: a second stage that backtests the winning anchor × transform again with
+    each of these training lengths (steps); the lowest mean MASE over both stages wins —
+    early stopping, chosen on the backtest folds, never on the test part.
+    """
     check_horizon(series, series.horizon)
     train_length = len(series) - series.horizon
     results: list[BacktestResult] = []
@@ -371,6 +406,9 @@ def tune_and_fit(series: TimeSeries, base: FitSettings, out: str | Path, *, fold
     if tune:
         results = backtest(series, train_length, candidate_settings(series, base, train_length),
                            folds=folds, say=say)
+        best = min(results, key=lambda r: r.mase).settings
+        longer = [replace(best, steps=n) for n in steps_grid if n != best.steps]
+        results += backtest(series, train_length, longer, folds=folds, say=say)
         chosen = min(results, key=lambda r: r.mase).settings
     if final_ensemble is not None:
         chosen = replace(chosen, ensemble=final_ensemble)
@@ -398,7 +436,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell", choices=sorted(CELLS), default="lstm")
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--num-layers", type=int, default=1)
-    parser.add_argument("--input-length", type=int, help="window length L (default: 2 periods)")
+    parser.add_argument("--input-length", type=int,
+                        help="window length L (default: 3 periods, clipped to [16, 96])")
+    parser.add_argument("--input-lengths", help="comma-separated member input lengths, or "
+                        "'ladder' (½, 1, 1½ × the default); members cycle through them")
     parser.add_argument("--transform", choices=TRANSFORMS, default="none")
     parser.add_argument("--anchor", choices=ANCHORS, default="last",
                         help="predict relative to the last value or to seasonal naive")
@@ -406,11 +447,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantiles", default="0.1,0.5,0.9",
                         help="comma-separated quantile levels including 0.5")
     parser.add_argument("--ensemble", type=int, default=1, help="members averaged (seeds)")
+    parser.add_argument("--final-ensemble", type=int, help="members of the model trained "
+                        "after tuning (default: --ensemble, which backtest models use)")
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--tune", action="store_true", help="choose the anchor and the "
                         "transform by rolling-origin backtesting inside the training part")
     parser.add_argument("--folds", type=int, default=3, help="backtest folds (with --tune)")
+    parser.add_argument("--tune-steps", help="comma-separated step counts the backtest also "
+                        "tries for the winning anchor × transform (with --tune)")
     parser.add_argument("--time-budget", type=float, metavar="MIN")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run")
@@ -442,10 +487,27 @@ def parse_quantiles(text: str) -> tuple[float, ...]:
         raise ValueError(f"--quantiles must be comma-separated numbers, got {text!r}") from None
 
 
+def parse_ints(option: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated ints, got {text!r}") from None
+
+
+def parse_input_lengths(text: str | None, series: TimeSeries) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    if text == "ladder":
+        return default_input_lengths(series.period, len(series) - series.horizon,
+                                     series.horizon)
+    return parse_ints("--input-lengths (or 'ladder')", text)
+
+
 def train_command(args: argparse.Namespace) -> int:
     series, info = series_from_args(args)
     settings = FitSettings(kind=args.kind, cell=args.cell, hidden_size=args.hidden_size,
                            num_layers=args.num_layers, input_length=args.input_length,
+                           input_lengths=parse_input_lengths(args.input_lengths, series),
                            transform=args.transform, covariates=args.covariates,
                            anchor=args.anchor,
                            quantiles=parse_quantiles(args.quantiles), ensemble=args.ensemble,
@@ -454,8 +516,10 @@ def train_command(args: argparse.Namespace) -> int:
     print(f"series {series.name}: {len(series)} values ({series.missing} missing, filled), "
           f"period {series.period}, horizon {series.horizon}; the last {series.horizon} are "
           "held out as the test part")
+    steps_grid = parse_ints("--tune-steps", args.tune_steps) if args.tune_steps else ()
     model, results = tune_and_fit(series, settings, args.out, folds=args.folds, tune=args.tune,
-                                  info=info, overwrite=args.overwrite,
+                                  info=info, overwrite=args.overwrite, steps_grid=steps_grid,
+                                  final_ensemble=args.final_ensemble,
                                   time_budget_min=args.time_budget, say=print)
     metrics = model.evaluate(series)
     print(f"saved to {args.out}; test MASE {metrics['mase']:.3f} (seasonal naive "
