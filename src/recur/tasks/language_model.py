@@ -353,6 +353,13 @@ class TrainedLanguageModel:
         return cls(checkpoint.model, TextCodec.load(data.level, checkpoint.folder), data,
                    configs.get("label_names"))
 
+    def step(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None
+             ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The decoders' step (``recur.generation``): tokens (B,) -> (log_probs (B, V),
+        state). ``generate`` and ``beam`` call this; the onnx backend
+        (``recur.export.OnnxLanguageModel``) overrides it."""
+        return self.model.step(tokens, state)
+
     def initial_state(self, condition: str | None) -> tuple[Tensor, ...] | None:
         """The state a generation starts from: the condition's for a conditional model
         (``condition`` must be one of ``label_names``), else None (zeros)."""
@@ -397,7 +404,7 @@ class TrainedLanguageModel:
 
         def tokens() -> Iterator[int]:
             with torch.no_grad():
-                for t in sample(self.model.step, state0, start, max_new_tokens=length,
+                for t in sample(self.step, state0, start, max_new_tokens=length,
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 generator=generator, eos=eos):
                     if int(t) != eos:
@@ -416,7 +423,7 @@ class TrainedLanguageModel:
              length_penalty: float = 1.0) -> str:
         """The beam-search continuation of ``prompt`` (up to ``length`` tokens)."""
         eos = self.codec.eos_id
-        best = beam_search(self.model.step, None, self._prompt(prompt), eos=eos,
+        best = beam_search(self.step, None, self._prompt(prompt), eos=eos,
                            beam_size=beam_size, max_len=length, length_penalty=length_penalty,
                            reorder_state=select_rows(1))[0][0]
         tokens = [t for t in best.tokens if t != eos]

@@ -469,6 +469,11 @@ class NERModel:
     def scheme(self) -> str:
         return self.vocab.data.scheme
 
+    def emissions(self, batch: TaggerBatch) -> torch.Tensor:
+        """Emission scores (B, T, K) of a batch; the onnx backend
+        (``recur.export.OnnxNERModel``) overrides this."""
+        return self.model(batch)
+
     @torch.no_grad()
     def tag(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[list[str]]:
         """Tags (the model's scheme) for tokenized sentences, in input order; an empty
@@ -478,7 +483,8 @@ class NERModel:
         encoded = encode(self.vocab, sentences)
         out: list[list[str] | None] = [None] * len(sentences)
         for batch in TaggerBatcher(self.vocab, encoded, batch_size, shuffle=False):
-            for i, path in zip(batch.index.tolist(), self.model.decode(batch), strict=True):
+            paths = self.model.decode(batch, self.emissions(batch))
+            for i, path in zip(batch.index.tolist(), paths, strict=True):
                 out[i] = [self.vocab.tags[t] for t in path][: len(sentences[i])]
         return out  # type: ignore[return-value]
 
