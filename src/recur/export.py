@@ -264,16 +264,17 @@ def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike | None = No
     half-written. With ``check`` the export is run with onnxruntime on check inputs and
     compared with torch (the result's ``max_abs_diff``).
     """
-    from recur.training.checkpoint import load_checkpoint
+    from recur.training.checkpoint import load_checkpoint, read_config
 
-    checkpoint = load_checkpoint(model_dir)
-    task = checkpoint.config["task"]
+    task = read_config(model_dir)["task"]
     exporters = {"sentiment": export_classifier, "language_model": export_language_model_step,
                  "tagger": export_tagger_emissions}
     assert set(exporters) == set(EXPORTABLE_TASKS)
     if task not in exporters:
         raise ExportError(f"{model_dir} holds a {task!r} model; ONNX export exists for the "
-                          f"tasks {', '.join(EXPORTABLE_TASKS)}")
+                          f"tasks {', '.join(EXPORTABLE_TASKS)} (sentiment classifier, "
+                          f"language model, tagger)")
+    checkpoint = load_checkpoint(model_dir)
     out = checkpoint.folder / ONNX_FILE if out is None else out
     metadata = {WEIGHTS_DIGEST: weights_digest(checkpoint.folder), "recur.task": task}
     return exporters[task](checkpoint.model, out, check=check, metadata=metadata)

@@ -41,6 +41,7 @@ from recur.data.streams import LEVELS, StreamBatches, TextCodec, Window
 from recur.data.text import LabelledTexts
 from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
 from recur.models.language_model import LanguageModel, LanguageModelConfig
+from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
 from recur.training.config import fast_cpu_precision
@@ -765,7 +766,7 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
 def generate_command(args: argparse.Namespace) -> int:
     check_positive_int("--length", args.length)
     check_sampling(args.temperature, args.top_k, args.top_p)
-    model = TrainedLanguageModel.load(args.model)
+    model = load_for_backend(args, TrainedLanguageModel.load, "OnnxLanguageModel")
     if args.beam is not None:
         check_positive_int("--beam", args.beam)
         print(args.prompt + model.beam(args.prompt, args.length, args.beam))

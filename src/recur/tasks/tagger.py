@@ -39,6 +39,7 @@ from recur.data.batching import BucketBatcher
 from recur.data.conll import Sentence, format_conll, open_text, read_conll
 from recur.data.spans import Span, span_scores, spans
 from recur.models.tagger import CHAR_ENCODERS, HEADS, SequenceTagger, TaggerConfig
+from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint, write_json
 from recur.training.task import StepOutput
@@ -672,7 +673,7 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tag_command(args: argparse.Namespace) -> int:
-    model = NERModel.load(args.model)
+    model = load_for_backend(args, NERModel.load, "OnnxNERModel")
     if args.format == "conll":
         corpus = read_conll(args.input, tag_column=None)
         text = format_conll(corpus.sentences, model.tag(corpus.tokens()))
@@ -714,7 +715,7 @@ def predict_command(args: argparse.Namespace) -> int:
         texts += path.read_text(encoding="utf-8").splitlines()
     if not texts:
         raise ValueError("give texts to tag as arguments or --input FILE, got none")
-    model = NERModel.load(args.model)
+    model = load_for_backend(args, NERModel.load, "OnnxNERModel")
     for text in texts:
         found = [e for sentence in model.entities(text) for e in sentence]
         if args.json:
