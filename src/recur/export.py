@@ -52,6 +52,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from recur.cells.elman import Elman
 from recur.cells.gru import GRU
@@ -80,14 +81,17 @@ class ExportError(ValueError):
 
 
 def _onnx_op(cell: nn.Module) -> tuple[str, dict[str, Any]]:
-    """The ONNX operator computing ``cell`` and its attributes (per direction)."""
-    if type(cell) is LSTM:
+    """The ONNX operator computing ``cell`` and its attributes (per direction). A cell with
+    parametrized weights (the LM's weight drop) counts as its own class: ``OnnxRecurrent``
+    reads the weights' eval-mode values."""
+    kind = parametrize.type_before_parametrizations(cell)
+    if kind is LSTM:
         return "LSTM", {}
-    if type(cell) is GRU:
+    if kind is GRU:
         return "GRU", {"linear_before_reset": int(cell.reset == "after")}
-    if type(cell) is Elman:
+    if kind is Elman:
         return "RNN", {"activations": [cell.activation.capitalize()]}
-    raise ExportError(f"cannot export a {type(cell).__name__} cell to ONNX: its recurrence has "
+    raise ExportError(f"cannot export a {kind.__name__} cell to ONNX: its recurrence has "
                       f"no ONNX operator; cells that export: {EXPORTABLE_CELLS}")
 
 
