@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import statistics
 import sys
 import tempfile
+import time
 
 import torch
 from common import interleaved, markdown_table, set_threads, write_results
@@ -58,12 +60,17 @@ def train_step(model: LanguageModel, optimizer, tokens, precision: str):
     return run
 
 
-def generate(step, n: int, precision: str = "fp32"):
+def generate(step, n: int, precision: str = "fp32", cpu_seconds: list[float] | None = None):
+    """Sample ``n`` tokens at B = 1; appends the process CPU time of each call to
+    ``cpu_seconds`` (on a shared machine wall time also counts the waits for a core)."""
     def run():
+        start = time.process_time()
         with torch.no_grad(), autocast(precision):
             for _ in sample(step, None, 0, batch_size=1, max_new_tokens=n,
                             generator=torch.Generator().manual_seed(0)):
                 pass
+        if cpu_seconds is not None:
+            cpu_seconds.append(time.process_time() - start)
     return run
 
 
@@ -110,17 +117,21 @@ def main(argv: list[str] | None = None) -> dict:
             steps = {"fp32": (model.step, "fp32"), "bf16": (model.step, "bf16")}
             if use_onnx:
                 steps["onnxruntime"] = (onnx_step(model, tmp), "fp32")
-            gen = interleaved({g: generate(step, args.gen_tokens, p) for g, (step, p) in steps.items()},
-                              args.repeats, warmup=1)
+            cpu: dict[str, list[float]] = {g: [] for g in steps}
+            gen = interleaved({g: generate(step, args.gen_tokens, p, cpu[g])
+                               for g, (step, p) in steps.items()}, args.repeats, warmup=1)
         for g in generators:
             record[f"generate_tokens_per_s_{g}"] = args.gen_tokens / gen[g].median
+            record[f"generate_tokens_per_cpu_s_{g}"] = args.gen_tokens / statistics.median(cpu[g])
+            record[f"generate_rounds_contended_{g}"] = gen[g].contended
         results.append(record)
         rows.append([name, f"{B}x{k}",
                      *(f"{record[f'train_tokens_per_s_{p}']:,.0f}" if not args.generate_only
                        else "-" for p in ("fp32", "bf16")),
-                     *(f"{record[f'generate_tokens_per_s_{g}']:,.0f}" for g in generators)])
+                     *(f"{record[f'generate_tokens_per_s_{g}']:,.0f} "
+                       f"({record[f'generate_tokens_per_cpu_s_{g}']:,.0f})" for g in generators)])
     print(markdown_table(["model", "B x k", "train tok/s fp32", "train tok/s bf16",
-                          *(f"generate tok/s {g} (B=1)" for g in generators)], rows))
+                          *(f"generate tok/s {g} (B=1; per CPU-s)" for g in generators)], rows))
     payload = {"threads": threads, "repeats": args.repeats, "gen_tokens": args.gen_tokens,
                "command": " ".join(["bench/lm.py", *(argv if argv is not None else sys.argv[1:])]),
                "results": results}

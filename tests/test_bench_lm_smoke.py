@@ -22,4 +22,5 @@ def test_lm_bench_times_torch_and_onnxruntime_generation(tmp_path):
     record = json.loads(out.read_text())["results"][0]
     for name in ("fp32", "bf16", "onnxruntime"):
         assert record[f"generate_tokens_per_s_{name}"] > 0
+        assert record[f"generate_tokens_per_cpu_s_{name}"] > 0
     assert "train_tokens_per_s_fp32" not in record
