@@ -30,14 +30,15 @@ a result. ``onnx_twin(net)`` copies the model with every ``Recurrent`` replaced 
 order and emits one such operator per layer through ``torch.onnx.ops.symbolic_multi_out``;
 everything around it is the model's own ``forward``, exported by torch's exporter. So no
 ``Recurrent`` runs while exporting: neither torch's fused kernels nor recur's compiled CPU
-loops (``recur.kernels``) are traced (tests/test_export.py checks both). Cells without an
+loops (``recur.kernels``) are traced (tests/test_export_tasks.py checks). Cells without an
 ONNX operator (``gated``, ``mingru``, ``minlstm``) are refused with the list of those that
 export.
 
 Every file ``export_onnx`` writes carries the SHA-256 of the weights it came from
 (metadata ``recur.weights_sha256``); the onnx backends refuse a file made from other
 weights than the checkpoint's. Parity with torch (max abs difference < 1e-4 on random and
-real inputs) is checked with onnxruntime in tests/test_export.py.
+real inputs) is checked with onnxruntime in tests/test_export.py (classifier) and
+tests/test_export_tasks.py (language model, tagger).
 """
 
 from __future__ import annotations
