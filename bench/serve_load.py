@@ -98,12 +98,12 @@ def free_port() -> int:
 
 
 def start_server(model: Path, port: int, max_pending: int, max_batch_size: int,
-                 name: str = "bench") -> subprocess.Popen:
+                 name: str = "bench", request_timeout_s: float = 30) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return subprocess.Popen(
         [sys.executable, "-m", "recur.cli", "serve", f"{name}={model}", "--host", HOST,
          "--port", str(port), "--max-pending", str(max_pending),
-         "--max-batch-size", str(max_batch_size)],
+         "--max-batch-size", str(max_batch_size), "--request-timeout-s", str(request_timeout_s)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -208,7 +208,7 @@ async def generate_loop(port: int, next_body, records: list[dict], statuses: dic
             if headers.get("transfer-encoding") != "chunked":
                 await reader.readexactly(int(headers.get("content-length", 0)))
                 continue
-            tokens, first, ok = 0, None, False
+            tokens, first, ok, error = 0, None, False, False
             while True:
                 size = int((await reader.readuntil(b"\r\n")).strip(), 16)
                 chunk = await reader.readexactly(size + 2)
@@ -219,9 +219,12 @@ async def generate_loop(port: int, next_body, records: list[dict], statuses: dic
                     first = time.perf_counter() - t0
                 tokens += events
                 ok = ok or b"event: done" in chunk
+                error = error or b"event: error" in chunk
             if status == 200 and ok:
                 records.append({"latency": time.perf_counter() - t0, "first": first,
                                 "tokens": tokens})
+            elif error:  # e.g. request_timeout_s reached mid-stream
+                statuses["stream_error"] = statuses.get("stream_error", 0) + 1
     finally:
         writer.close()
 
@@ -269,8 +272,8 @@ async def generate_level(url: str, port: int, concurrency: int, requests: int, t
     await asyncio.gather(*(generate_loop(port, next_body, records, statuses, start + max_seconds)
                            for _ in range(concurrency)))
     wall, server_cpu = time.perf_counter() - start, cpu_seconds(server_pid) - cpu_before
-    latencies = [r["latency"] for r in records]
-    firsts = [r["first"] for r in records if r["first"] is not None]
+    latencies = [r["latency"] for r in records] or [float("nan")]
+    firsts = [r["first"] for r in records if r["first"] is not None] or [float("nan")]
     generated = sum(r["tokens"] for r in records)
     return {"concurrency": concurrency, "answered": len(records), "wall_s": wall,
             "tokens_per_request": tokens, "tokens_received": generated,
@@ -288,7 +291,8 @@ def run_generate(folder: Path, args) -> list[dict]:
     model = build_language_model(folder / "lm")
     port = free_port()
     url = f"http://{HOST}:{port}"
-    process = start_server(model, port, max(64, 2 * max(args.concurrency)), 64, name="lm")
+    process = start_server(model, port, max(64, 2 * max(args.concurrency)), 64, name="lm",
+                           request_timeout_s=args.gen_timeout)
     levels = []
     try:
         asyncio.run(wait_healthy(url, process))
@@ -340,6 +344,9 @@ def main() -> int:
     parser.add_argument("--gen-requests", type=int, default=64,
                         help="generate requests per level")
     parser.add_argument("--gen-tokens", type=int, default=64, help="tokens per generate request")
+    parser.add_argument("--gen-timeout", type=float, default=30,
+                        help="the generate server's --request-timeout-s (a stream that takes "
+                        "longer ends with an error event, counted as stream_error)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--max-seconds", type=float, default=60, help="time cap per level")
     parser.add_argument("--out", default=str(RESULTS_DIR / "serve_load.json"))
@@ -394,10 +401,10 @@ def main() -> int:
         print(f"\n/generate, {args.gen_tokens} tokens per request:\n")
         print("| concurrency | requests answered | requests/s | tokens/s (all streams) "
               "| first token p50 / p99 (ms) | whole stream p50 / p99 (ms) "
-              "| server CPU ms per token | non-200 |")
+              "| server CPU ms per token | non-200 or stream error |")
         print("|---|---|---|---|---|---|---|---|")
     for r in generate_levels:
-        bad = sum(v for k, v in r["statuses"].items() if k != 200)
+        bad = sum(v for k, v in r["statuses"].items() if k != 200)  # incl. stream errors
         print(f"| {r['concurrency']} | {r['answered']} | {r['throughput_rps']:.2f} | "
               f"{r['tokens_per_s']:.0f} | {r['first_token_p50_ms']:.0f} / "
               f"{r['first_token_p99_ms']:.0f} | {r['p50_ms']:.0f} / {r['p99_ms']:.0f} | "
