@@ -1,11 +1,16 @@
-"""Language-model throughput: training tokens/s and generation tokens/s, fp32 and bf16.
+"""Language-model throughput: training tokens/s and generation tokens/s, fp32 and bf16,
+and generation with the ONNX export under onnxruntime.
 
     .venv/bin/python bench/lm.py [--threads 1] [--repeats 3] [--quick] [--out FILE]
+                                 [--generate-only] [--shape NAME]
 
 Training: one TBPTT step (forward over a B x k window, cross-entropy, backward, Adam) of
 ``recur.models.LanguageModel`` with the char preset's shape (and the word preset's with
 V = 10k), tokens/s = B·k / median step time. Generation: ``recur.generation.sample``
-drawing tokens one at a time for B = 1 (the CLI's case), state carried (O(1) per token).
+drawing tokens one at a time for B = 1 (the CLI's case), state carried (O(1) per token),
+with three step functions: torch eager fp32 (``LanguageModel.step``), torch bf16 and
+onnxruntime running ``recur export``'s single-step graph (``OnnxLanguageModelStep.step``,
+what ``recur generate --backend onnx`` calls) — the same decoder for all three.
 bf16 is torch.autocast on CPU (oneDNN bf16 LSTM where the CPU has AVX-512 BF16 / AMX).
 Contenders are interleaved round by round (bench/common.py), so drift hits all alike.
 """
@@ -14,6 +19,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
 
 import torch
 from common import interleaved, markdown_table, set_threads, write_results
@@ -50,12 +60,17 @@ def train_step(model: LanguageModel, optimizer, tokens, precision: str):
     return run
 
 
-def generate(model: LanguageModel, n: int, precision: str):
+def generate(step, n: int, precision: str = "fp32", cpu_seconds: list[float] | None = None):
+    """Sample ``n`` tokens at B = 1; appends the process CPU time of each call to
+    ``cpu_seconds`` (on a shared machine wall time also counts the waits for a core)."""
     def run():
+        start = time.process_time()
         with torch.no_grad(), autocast(precision):
-            for _ in sample(model.step, None, 0, batch_size=1, max_new_tokens=n,
+            for _ in sample(step, None, 0, batch_size=1, max_new_tokens=n,
                             generator=torch.Generator().manual_seed(0)):
                 pass
+        if cpu_seconds is not None:
+            cpu_seconds.append(time.process_time() - start)
     return run
 
 
@@ -74,6 +89,13 @@ def markdown(document: dict, view: str | None = None) -> str:
     return markdown_table(HEADER, rows)
 
 
+def onnx_step(model: LanguageModel, folder: str):
+    """``recur export``'s step graph of ``model`` under onnxruntime, as a decoder step."""
+    from recur.export import OnnxLanguageModelStep, export_language_model_step
+
+    return OnnxLanguageModelStep(export_language_model_step(model, f"{folder}/lm.onnx").path).step
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -81,35 +103,53 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--gen-tokens", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="a tiny shape (smoke test)")
     parser.add_argument("--out", help="results JSON (default bench/results/lm.json)")
+    parser.add_argument("--generate-only", action="store_true", help="skip the training rows")
+    parser.add_argument("--shape", choices=sorted(SHAPES), action="append",
+                        help="only this shape (repeatable; default all)")
+    parser.add_argument("--no-onnx", action="store_true", help="skip onnxruntime generation")
     args = parser.parse_args(argv)
     threads = set_threads(args.threads)
-    shapes = QUICK if args.quick else SHAPES
+    shapes = QUICK if args.quick else {n: SHAPES[n] for n in args.shape or SHAPES}
+    use_onnx = not args.no_onnx and importlib.util.find_spec("onnxruntime") is not None
+    generators = ("fp32", "bf16") + (("onnxruntime",) if use_onnx else ())
     rows, results = [], []
     for name, (config, B, k) in shapes.items():
         torch.manual_seed(0)
         model = LanguageModel(LanguageModelConfig(**config))
-        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-        tokens = torch.randint(config["vocab_size"], (B, k + 1))
-        contenders = {}
-        for precision in ("fp32", "bf16"):
-            contenders[f"train {precision}"] = train_step(model.train(), optimizer, tokens,
-                                                          precision)
-        timing = interleaved(contenders, args.repeats, warmup=1)
-        model.eval()
-        gen = interleaved({p: generate(model, args.gen_tokens, p) for p in ("fp32", "bf16")},
-                          args.repeats, warmup=1)
         record = {"shape": name, "batch": B, "window": k, "config": config}
-        for precision in ("fp32", "bf16"):
-            record[f"train_tokens_per_s_{precision}"] = B * k / timing[f"train {precision}"].median
-            record[f"generate_tokens_per_s_{precision}"] = args.gen_tokens / gen[precision].median
+        if not args.generate_only:
+            optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+            tokens = torch.randint(config["vocab_size"], (B, k + 1))
+            contenders = {}
+            for precision in ("fp32", "bf16"):
+                contenders[f"train {precision}"] = train_step(model.train(), optimizer, tokens,
+                                                              precision)
+            timing = interleaved(contenders, args.repeats, warmup=1)
+            for precision in ("fp32", "bf16"):
+                record[f"train_tokens_per_s_{precision}"] = B * k / timing[f"train {precision}"].median
+        model.eval()
+        with tempfile.TemporaryDirectory(prefix="recur-bench-lm-") as tmp:
+            steps = {"fp32": (model.step, "fp32"), "bf16": (model.step, "bf16")}
+            if use_onnx:
+                steps["onnxruntime"] = (onnx_step(model, tmp), "fp32")
+            cpu: dict[str, list[float]] = {g: [] for g in steps}
+            gen = interleaved({g: generate(step, args.gen_tokens, p, cpu[g])
+                               for g, (step, p) in steps.items()}, args.repeats, warmup=1)
+        for g in generators:
+            record[f"generate_tokens_per_s_{g}"] = args.gen_tokens / gen[g].median
+            record[f"generate_tokens_per_cpu_s_{g}"] = args.gen_tokens / statistics.median(cpu[g])
+            record[f"generate_rounds_contended_{g}"] = gen[g].contended
         results.append(record)
         rows.append([name, f"{B}x{k}",
-                     f"{record['train_tokens_per_s_fp32']:,.0f}",
-                     f"{record['train_tokens_per_s_bf16']:,.0f}",
-                     f"{record['generate_tokens_per_s_fp32']:,.0f}",
-                     f"{record['generate_tokens_per_s_bf16']:,.0f}"])
-    print(markdown_table(HEADER, rows))
-    payload = {"threads": threads, "repeats": args.repeats, "results": results}
+                     *(f"{record[f'train_tokens_per_s_{p}']:,.0f}" if not args.generate_only
+                       else "-" for p in ("fp32", "bf16")),
+                     *(f"{record[f'generate_tokens_per_s_{g}']:,.0f} "
+                       f"({record[f'generate_tokens_per_cpu_s_{g}']:,.0f})" for g in generators)])
+    print(markdown_table(["model", "B x k", "train tok/s fp32", "train tok/s bf16",
+                          *(f"generate tok/s {g} (B=1; per CPU-s)" for g in generators)], rows))
+    payload = {"threads": threads, "repeats": args.repeats, "gen_tokens": args.gen_tokens,
+               "command": " ".join(["bench/lm.py", *(argv if argv is not None else sys.argv[1:])]),
+               "results": results}
     if not args.quick or args.out:
         print(f"wrote {write_results('lm', payload, args.out)}")
     return payload

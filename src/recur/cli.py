@@ -3,9 +3,10 @@
     recur quickstart                      the main job: train and try the notes' IMDB model
     recur train sentiment --train PATH --out DIR [--preset seed|best] ...
     recur train tagger --train PATH --valid PATH --out DIR [--preset best] ...
-    recur tag DIR --input FILE [--format conll|text]   named entities of a file
+    recur tag DIR --input FILE [--format conll|text] [--backend onnx]   named entities
     recur train lm --train PATH [--valid PATH] --level char|word|bpe --out DIR ...
     recur generate DIR --prompt TEXT --length N [--temperature --top-k --top-p --seed]
+                   [--backend onnx [--onnx FILE]]
     recur complete DIR --prompt "the clouds are in the" [--k 5] [--words N]
     recur evaluate DIR --data PATH [--json]
     recur train translate --train-src PATH --train-tgt PATH --valid-src PATH --valid-tgt PATH --out DIR
@@ -20,7 +21,7 @@
     recur summary DIR                     Keras-style layer table of a saved model
     recur plot RUN_DIR                    PNG curves from metrics.jsonl
     recur serve DIR [NAME=DIR ...]        HTTP API + web page on 127.0.0.1:8000
-    recur export DIR --format onnx --out FILE   ONNX export (classifier)
+    recur export DIR [--out FILE]         ONNX export (classifier, LM step, tagger emissions)
     recur data download imdb [--root DIR] fetch a public dataset (needs internet)
 
     recur lab adding|copy --cells ... --lengths ...   the long-dependency lab
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tag = verbs.add_parser("tag", help="named entities of a file with a saved tagger")
     tagger.add_tag_arguments(tag)
+    add_backend_arguments(tag, "the emission network; Viterbi stays in torch",
+                          "model.onnx next to the weights")
     tag.set_defaults(run=tagger.tag_command)
     trans = tasks.add_parser("translate", help="encoder-decoder translation, e.g. Multi30k de-en")
     translate.add_train_arguments(trans)
@@ -108,10 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="*", help="texts to classify")
     predict.add_argument("--input", help="file with one text per line")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
-    predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                         help="run the model with torch or with onnxruntime (classifier)")
-    predict.add_argument("--onnx", metavar="FILE", help="with --backend onnx: the file from "
-                         "`recur export` (default: export to a temporary file first)")
+    add_backend_arguments(predict, "classifier, tagger", "model.onnx next to the weights, "
+                          "else (classifier) export to a temporary file first")
     predict.set_defaults(run=lambda a: dispatch(a, "predict"))
 
     tr = verbs.add_parser("translate", help="translate sentences with a saved translation model")
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate = verbs.add_parser("generate", help="generate text with a language model "
                                 "(streams as it goes)")
     lm.add_generate_arguments(generate)
+    add_backend_arguments(generate, "the language model's step; --beam too",
+                          "model.onnx next to the weights")
     generate.set_defaults(run=lm.generate_command)
 
     complete = verbs.add_parser("complete", help="autocomplete: the k likeliest next words")
@@ -144,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = verbs.add_parser("export", help="export a saved model (ONNX)")
     export.add_argument("model", help="checkpoint or run folder")
     export.add_argument("--format", choices=["onnx"], default="onnx")
-    export.add_argument("--out", required=True, help="file to write (.onnx)")
+    export.add_argument("--out", help="file to write (.onnx; default: model.onnx next to the "
+                        "weights, where --backend onnx looks for it)")
     export.add_argument("--no-check", action="store_true",
                         help="skip the onnxruntime-vs-torch check after exporting")
     export.set_defaults(run=export_command)
@@ -182,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
         planned.add_argument("rest", nargs=argparse.REMAINDER)
         planned.set_defaults(run=lambda a, verb=verb, what=what: not_yet(verb, what))
     return parser
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, what: str, default: str) -> None:
+    """``--backend torch|onnx`` and ``--onnx FILE`` (read by ``recur.tasks.load_for_backend``)."""
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                        help=f"run the network with torch or with onnxruntime ({what})")
+    parser.add_argument("--onnx", metavar="FILE", help="with --backend onnx: the file from "
+                        f"`recur export` (default: {default})")
 
 
 def not_yet(verb: str, what: str) -> int:

@@ -30,3 +30,22 @@ def task_module_for(folder: str | Path) -> ModuleType:
         raise ValueError(f"{folder} holds a model of task {task!r}; this recur knows "
                          f"{', '.join(TASK_MODULES)}")
     return importlib.import_module(TASK_MODULES[task])
+
+
+def load_for_backend(args, load_torch, onnx_class: str):
+    """The saved model ``args.model`` for ``args.backend``: ``load_torch(args.model)``, or
+    for ``onnx`` ``recur.export.<onnx_class>.load(args.model, onnx=args.onnx)`` (the same
+    model with its network run by onnxruntime). ``--onnx`` without ``--backend onnx`` is
+    an error rather than silently ignored."""
+    backend, onnx = getattr(args, "backend", "torch"), getattr(args, "onnx", None)
+    if backend != "onnx":
+        if onnx is not None:
+            raise ValueError(f"--onnx {onnx} was given with --backend {backend}: add "
+                             "--backend onnx to run the exported file")
+        return load_torch(args.model)
+    try:
+        from recur import export
+    except ImportError as err:
+        raise ValueError(f"--backend onnx needs the export extra ({err.name} is missing): "
+                         "pip install 'recur[export]'") from None
+    return getattr(export, onnx_class).load(args.model, onnx=onnx)

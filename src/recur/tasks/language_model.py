@@ -41,6 +41,7 @@ from recur.data.streams import LEVELS, StreamBatches, TextCodec, Window
 from recur.data.text import LabelledTexts
 from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
 from recur.models.language_model import LanguageModel, LanguageModelConfig
+from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
 from recur.training.config import fast_cpu_precision
@@ -355,6 +356,13 @@ class TrainedLanguageModel:
         return cls(checkpoint.model, TextCodec.load(data.level, checkpoint.folder), data,
                    configs.get("label_names"))
 
+    def step(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None
+             ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The decoders' step (``recur.generation``): tokens (B,) -> (log_probs (B, V),
+        state). ``generate`` and ``beam`` call this; the onnx backend
+        (``recur.export.OnnxLanguageModel``) overrides it."""
+        return self.model.step(tokens, state)
+
     def initial_state(self, condition: str | None) -> tuple[Tensor, ...] | None:
         """The state a generation starts from: the condition's for a conditional model
         (``condition`` must be one of ``label_names``), else None (zeros)."""
@@ -399,7 +407,7 @@ class TrainedLanguageModel:
 
         def tokens() -> Iterator[int]:
             with torch.no_grad():
-                for t in sample(self.model.step, state0, start, max_new_tokens=length,
+                for t in sample(self.step, state0, start, max_new_tokens=length,
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 generator=generator, eos=eos):
                     if int(t) != eos:
@@ -418,7 +426,7 @@ class TrainedLanguageModel:
              length_penalty: float = 1.0) -> str:
         """The beam-search continuation of ``prompt`` (up to ``length`` tokens)."""
         eos = self.codec.eos_id
-        best = beam_search(self.model.step, None, self._prompt(prompt), eos=eos,
+        best = beam_search(self.step, None, self._prompt(prompt), eos=eos,
                            beam_size=beam_size, max_len=length, length_penalty=length_penalty,
                            reorder_state=select_rows(1))[0][0]
         tokens = [t for t in best.tokens if t != eos]
@@ -760,7 +768,7 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
 def generate_command(args: argparse.Namespace) -> int:
     check_positive_int("--length", args.length)
     check_sampling(args.temperature, args.top_k, args.top_p)
-    model = TrainedLanguageModel.load(args.model)
+    model = load_for_backend(args, TrainedLanguageModel.load, "OnnxLanguageModel")
     if args.beam is not None:
         check_positive_int("--beam", args.beam)
         print(args.prompt + model.beam(args.prompt, args.length, args.beam))

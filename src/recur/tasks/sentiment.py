@@ -48,6 +48,7 @@ from recur.data.text import (
 from recur.data.vocab import SubwordTokenizer, Tokenizer, WordTokenizer, load_tokenizer
 from recur.diagnostics import Attribution, GateRecording
 from recur.models.classifier import ClassifierConfig, SequenceClassifier
+from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint
 from recur.training.metrics import accuracy, confusion_matrix, precision_recall_f1
@@ -455,12 +456,7 @@ def predict_command(args: argparse.Namespace) -> int:
         texts += path.read_text(encoding="utf-8").splitlines()
     if not texts:
         raise ValueError("give texts to classify as arguments or --input FILE, got none")
-    if getattr(args, "backend", "torch") == "onnx":
-        from recur.export import OnnxSentimentModel
-
-        model = OnnxSentimentModel.load(args.model, onnx=getattr(args, "onnx", None))
-    else:
-        model = SentimentModel.load(args.model)
+    model = load_for_backend(args, SentimentModel.load, "OnnxSentimentModel")
     for p in model.predict(texts):
         if args.json:
             print(json.dumps(p._asdict()))

@@ -39,6 +39,7 @@ from recur.data.batching import BucketBatcher
 from recur.data.conll import Sentence, format_conll, open_text, read_conll
 from recur.data.spans import Span, span_scores, spans
 from recur.models.tagger import CHAR_ENCODERS, HEADS, SequenceTagger, TaggerConfig
+from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint, write_json
 from recur.training.task import StepOutput
@@ -476,6 +477,11 @@ class NERModel:
     def scheme(self) -> str:
         return self.vocab.data.scheme
 
+    def emissions(self, batch: TaggerBatch) -> torch.Tensor:
+        """Emission scores (B, T, K) of a batch; the onnx backend
+        (``recur.export.OnnxNERModel``) overrides this."""
+        return self.model(batch)
+
     @torch.no_grad()
     def tag(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[list[str]]:
         """Tags (the model's scheme) for tokenized sentences, in input order; an empty
@@ -485,7 +491,8 @@ class NERModel:
         encoded = encode(self.vocab, sentences)
         out: list[list[str] | None] = [None] * len(sentences)
         for batch in TaggerBatcher(self.vocab, encoded, batch_size, shuffle=False):
-            for i, path in zip(batch.index.tolist(), self.model.decode(batch), strict=True):
+            paths = self.model.decode(batch, self.emissions(batch))
+            for i, path in zip(batch.index.tolist(), paths, strict=True):
                 out[i] = [self.vocab.tags[t] for t in path][: len(sentences[i])]
         return out  # type: ignore[return-value]
 
@@ -684,7 +691,7 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tag_command(args: argparse.Namespace) -> int:
-    model = NERModel.load(args.model)
+    model = load_for_backend(args, NERModel.load, "OnnxNERModel")
     if args.format == "conll":
         corpus = read_conll(args.input, tag_column=None)
         text = format_conll(corpus.sentences, model.tag(corpus.tokens()))
@@ -726,7 +733,7 @@ def predict_command(args: argparse.Namespace) -> int:
         texts += path.read_text(encoding="utf-8").splitlines()
     if not texts:
         raise ValueError("give texts to tag as arguments or --input FILE, got none")
-    model = NERModel.load(args.model)
+    model = load_for_backend(args, NERModel.load, "OnnxNERModel")
     for text in texts:
         found = [e for sentence in model.entities(text) for e in sentence]
         if args.json:
