@@ -218,22 +218,29 @@ def run_minimal(config: Config, *, repeats: int, warmup: int, max_wait: float = 
         "recur minlstm (sequential scan)": Recurrent("minlstm", config.inputs, config.hidden,
                                                      config.layers, scan="sequential"),
     }
+    return train_rows(models, config, "nn.GRU", "minimal", repeats, warmup, max_wait, log)
+
+
+def train_rows(models, config, baseline: str, label: str, repeats, warmup, max_wait, log):
+    """Training steps of ``models`` interleaved on one random batch of ``config``; one row
+    per model with its speed relative to ``baseline`` (key ``speed_vs_<baseline>``)."""
     x = torch.randn(config.batch, config.steps, config.inputs)         # (B, T, D)
     wait_for_quiet(max_wait, log=log)
     timings = interleaved({k: step_fn(m, x, "train") for k, m in models.items()},
                           repeats, warmup)
+    ratio_key = "speed_vs_" + baseline.replace(".", "_").lower()
     rows = []
     for key, timing in timings.items():
         rows.append({
             "model": key,
             "ms": timing.median_ms,
             "tokens_per_s": config.batch * config.steps / timing.median,
-            "speed_vs_nn_gru": paired_ratio(timings["nn.GRU"], timing),
+            ratio_key: paired_ratio(timings[baseline], timing),
             "contended_rounds": timing.contended,
             "clean": timing.clean,
             "samples_ms": [1e3 * s for s in timing.samples],
         })
-        log(f"minimal {key:32} {timing.median_ms:8.2f} ms")
+        log(f"{label} {key:32} {timing.median_ms:8.2f} ms")
     return rows
 
 
@@ -272,23 +279,7 @@ def run_minimal_long(config: Config, *, repeats: int, warmup: int, max_wait: flo
         models["recur mingru (parallel scan)"] = minimal("mingru", "parallel")
     models["recur mingru (autograd loop)"] = AutogradLoopMinimal(
         models["recur mingru (sequential scan)"])
-    x = torch.randn(config.batch, config.steps, config.inputs)         # (B, T, D)
-    wait_for_quiet(max_wait, log=log)
-    timings = interleaved({k: step_fn(m, x, "train") for k, m in models.items()},
-                          repeats, warmup)
-    rows = []
-    for key, timing in timings.items():
-        rows.append({
-            "model": key,
-            "ms": timing.median_ms,
-            "tokens_per_s": config.batch * config.steps / timing.median,
-            "speed_vs_nn_lstm": paired_ratio(timings["nn.LSTM"], timing),
-            "contended_rounds": timing.contended,
-            "clean": timing.clean,
-            "samples_ms": [1e3 * s for s in timing.samples],
-        })
-        log(f"minimal-long {key:32} {timing.median_ms:8.2f} ms")
-    return rows
+    return train_rows(models, config, "nn.LSTM", "minimal-long", repeats, warmup, max_wait, log)
 
 
 def layer_table(rows: Sequence[dict], mode: str) -> str:
