@@ -74,19 +74,30 @@ def generate(step, n: int, precision: str = "fp32", cpu_seconds: list[float] | N
     return run
 
 
-HEADER = ["model", "B x k", "train tok/s fp32", "train tok/s bf16",
-          "generate tok/s fp32 (B=1)", "generate tok/s bf16 (B=1)"]
+GENERATORS = ("fp32", "bf16", "onnxruntime")
 
 
 def markdown(document: dict, view: str | None = None) -> str:
-    """The table of an lm.json document (``recur bench --write-docs``); no views."""
+    """The table of an lm.json document (printed by the run; ``recur bench --write-docs``)."""
     if view is not None:
         raise ValueError(f"lm has no view {view!r}; it renders one table")
-    rows = [[r["shape"], f"{r['batch']}x{r['window']}",
-             *(f"{r[f'{what}_tokens_per_s_{p}']:,.0f}"
-               for what in ("train", "generate") for p in ("fp32", "bf16"))]
-            for r in document["results"]]
-    return markdown_table(HEADER, rows)
+    records = document["results"]
+    generators = [g for g in GENERATORS if any(f"generate_tokens_per_s_{g}" in r for r in records)]
+
+    def train(r: dict, p: str) -> str:
+        key = f"train_tokens_per_s_{p}"
+        return f"{r[key]:,.0f}" if key in r else "-"
+
+    def generate(r: dict, g: str) -> str:
+        key = f"generate_tokens_per_s_{g}"
+        if key not in r:
+            return "-"
+        return f"{r[key]:,.0f} ({r[f'generate_tokens_per_cpu_s_{g}']:,.0f})"
+
+    rows = [[r["shape"], f"{r['batch']}x{r['window']}", *(train(r, p) for p in ("fp32", "bf16")),
+             *(generate(r, g) for g in generators)] for r in records]
+    return markdown_table(["model", "B x k", "train tok/s fp32", "train tok/s bf16",
+                           *(f"generate tok/s {g} (B=1; per CPU-s)" for g in generators)], rows)
 
 
 def onnx_step(model: LanguageModel, folder: str):
@@ -112,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     shapes = QUICK if args.quick else {n: SHAPES[n] for n in args.shape or SHAPES}
     use_onnx = not args.no_onnx and importlib.util.find_spec("onnxruntime") is not None
     generators = ("fp32", "bf16") + (("onnxruntime",) if use_onnx else ())
-    rows, results = [], []
+    results = []
     for name, (config, B, k) in shapes.items():
         torch.manual_seed(0)
         model = LanguageModel(LanguageModelConfig(**config))
@@ -140,16 +151,10 @@ def main(argv: list[str] | None = None) -> dict:
             record[f"generate_tokens_per_cpu_s_{g}"] = args.gen_tokens / statistics.median(cpu[g])
             record[f"generate_rounds_contended_{g}"] = gen[g].contended
         results.append(record)
-        rows.append([name, f"{B}x{k}",
-                     *(f"{record[f'train_tokens_per_s_{p}']:,.0f}" if not args.generate_only
-                       else "-" for p in ("fp32", "bf16")),
-                     *(f"{record[f'generate_tokens_per_s_{g}']:,.0f} "
-                       f"({record[f'generate_tokens_per_cpu_s_{g}']:,.0f})" for g in generators)])
-    print(markdown_table(["model", "B x k", "train tok/s fp32", "train tok/s bf16",
-                          *(f"generate tok/s {g} (B=1; per CPU-s)" for g in generators)], rows))
     payload = {"threads": threads, "repeats": args.repeats, "gen_tokens": args.gen_tokens,
                "command": " ".join(["bench/lm.py", *(argv if argv is not None else sys.argv[1:])]),
                "results": results}
+    print(markdown(payload))
     if not args.quick or args.out:
         print(f"wrote {write_results('lm', payload, args.out)}")
     return payload
