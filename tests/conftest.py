@@ -18,3 +18,12 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _subnormals_kept():
+    """The Trainer and the CLI flush subnormals to zero (a process-wide CPU mode); each
+    test starts and ends with them kept, so no test depends on another having trained."""
+    torch.set_flush_denormal(False)
+    yield
+    torch.set_flush_denormal(False)

@@ -35,6 +35,7 @@ answer with the issue that tracks them (see PLANNED).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -278,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if os.environ.get("RECUR_FLUSH_DENORMALS", "1") != "0":
+        from recur.training.config import flush_denormals
+
+        flush_denormals()  # before torch's thread pool starts, so every worker inherits it
     try:
         return int(args.run(args) or 0)
     except (CLIError, ValueError, OSError, KeyError, CheckpointError) as error:

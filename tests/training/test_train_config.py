@@ -34,6 +34,7 @@ from recur.training import TrainConfig
         ("max_nonfinite", 0, "max_nonfinite must be a positive int, got 0"),
         ("checkpoint_every", 0, "checkpoint_every must be a positive int or None, got 0"),
         ("tbptt", "yes", "tbptt must be True or False, got 'yes'"),
+        ("flush_denormals", 1, "flush_denormals must be True or False, got 1"),
         ("monitor", "", "monitor must be a metric name, got ''"),
     ],
 )

@@ -114,6 +114,21 @@ def test_time_budget_ends_cleanly_with_evaluation_and_checkpoints(tmp_path):
     assert isinstance(load(tmp_path / "run"), nn.Linear)
 
 
+def subnormals_flushed() -> bool:
+    """True when the CPU's flush-to-zero mode is on: the smallest float64 subnormal reads 0."""
+    return torch.tensor([5e-324], dtype=torch.float64).item() == 0.0
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_fit_flushes_subnormals_on_cpu_unless_told_not_to(tmp_path, flush):
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    assert not subnormals_flushed()
+    Trainer(Regression(), config(max_steps=1, flush_denormals=flush, device="cpu"),
+            tmp_path / "run").fit()
+    assert subnormals_flushed() == flush
+
+
 def test_max_steps_stops_mid_epoch(tmp_path):
     result = Trainer(Regression(), config(max_steps=5), tmp_path / "run").fit()
     assert result.stop_reason == "max_steps" and result.steps == 5 and result.epochs == 0
@@ -272,3 +287,18 @@ def test_cosine_by_time_follows_the_budget_fraction():
     assert learning_rate(cfg, 0, None, time_fraction=1.7) == pytest.approx(0.0)
     with pytest.raises(ValueError, match="schedule_by_time needs time_budget_min"):
         TrainConfig(schedule="cosine", schedule_by_time=True)
+
+
+@pytest.mark.parametrize(("env", "flushed"), [(None, True), ("0", False)])
+def test_the_cli_flushes_subnormals_first_unless_the_environment_says_0(monkeypatch, capsys,
+                                                                        env, flushed):
+    from recur import cli
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    if env is None:
+        monkeypatch.delenv("RECUR_FLUSH_DENORMALS", raising=False)
+    else:
+        monkeypatch.setenv("RECUR_FLUSH_DENORMALS", env)
+    assert cli.main(["bench", "--list"]) == 0
+    assert subnormals_flushed() == flushed

@@ -14,7 +14,7 @@ from recur.training.checkpoint import (
     read_config,
     save_checkpoint,
 )
-from recur.training.config import TrainConfig
+from recur.training.config import TrainConfig, flush_denormals
 from recur.training.plot import plot_run
 from recur.training.task import StepOutput, Task, get_loader, mean_loss, register_task
 from recur.training.tbptt import detach_state, map_tensors, stream_windows
@@ -39,6 +39,7 @@ __all__ = [
     "TrainerState",
     "TrainingDiverged",
     "detach_state",
+    "flush_denormals",
     "get_loader",
     "learning_rate",
     "run_training",

@@ -68,6 +68,10 @@ class TrainConfig:
             (None: only at the end of each epoch).
         tbptt: truncated BPTT: carry the task's recurrent state from batch to batch.
         quiet: no progress bar and no printed summaries.
+        flush_denormals: on CPU, treat subnormal floats as zero while training
+            (``flush_denormals()``): gradients that vanish back through a long sequence
+            pass through the subnormal range, where x86 arithmetic is tens of times slower
+            (measured: an LSTM step at T = 200 with the loss on the last step, 5x).
     """
 
     epochs: int = 10
@@ -100,6 +104,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     tbptt: bool = False
     quiet: bool = False
+    flush_denormals: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.betas, list):  # JSON has no tuples
@@ -152,6 +157,7 @@ class TrainConfig:
         _positive_int("checkpoint_every", self.checkpoint_every, optional=True)
         _bool("tbptt", self.tbptt)
         _bool("quiet", self.quiet)
+        _bool("flush_denormals", self.flush_denormals)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-able values (``betas`` becomes a list)."""
@@ -229,6 +235,25 @@ def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 def _bool(name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def flush_denormals(on: bool = True) -> bool:
+    """Flush subnormal floats to zero on this CPU (x86 FTZ + DAZ; ``torch.set_flush_denormal``).
+
+    Why: a gradient entering at the last step of a long sequence shrinks as it flows back
+    through time (vanishing gradients) and crosses the subnormal range (below 1.2e-38 in
+    float32), where each x86 floating-point operation costs tens to hundreds of cycles.
+    Measured on a Xeon (one thread, B 64, H 32, loss on the last step): an nn.LSTM training
+    step grew from 17 ms at T = 150 to 139 ms at T = 200; with subnormals flushed, 21 ms.
+    Values that small carry no information for training.
+
+    The flag is per thread and new threads inherit it: set it before torch's thread pool
+    starts (``recur``'s CLI does so first thing) so every worker flushes too; a later call
+    reaches the calling thread only. Returns False where the CPU has no such mode.
+    """
+    import torch
+
+    return torch.set_flush_denormal(on)
 
 
 def fast_cpu_precision() -> str:

@@ -53,7 +53,7 @@ from tqdm import tqdm
 
 from recur.training import checkpoint, distributed
 from recur.training.checkpoint import CheckpointError
-from recur.training.config import TrainConfig
+from recur.training.config import TrainConfig, flush_denormals
 from recur.training.task import StepOutput, Task
 from recur.training.tbptt import detach_state, map_tensors
 
@@ -174,6 +174,8 @@ class Trainer:
         """Train until the epochs or max_steps are done, early stopping, the time budget
         or ``max_nonfinite`` non-finite steps in a row; return how it ended."""
         cfg, st = self.config, self.state
+        if cfg.flush_denormals and self.device.type == "cpu":
+            flush_denormals()
         self._session_start, self._elapsed_before = time.monotonic(), st.elapsed_s
         self._reset_interval()
         self._bar = self._progress_bar()
