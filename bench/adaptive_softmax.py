@@ -2,6 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python bench/adaptive_softmax.py [--threads 1] [--repeats 5]
         [--train ../shared/datasets/ptb/ptb.train.txt.gz] [--cutoffs 2000 2000,6000]
+        [--quality-steps N --valid ../shared/datasets/ptb/ptb.valid.txt.gz]
 
 One training step as the Trainer takes it: forward over a B x k window of the real PTB
 stream (the words ranked by their training counts), loss (``model(x, targets=y)``),
@@ -9,22 +10,38 @@ backward, clip 0.25, Adam — for the preset's model (E = H = 400, 2 x LSTM, tie
 dropouts) with the full 10,002-way softmax and with adaptive softmaxes
 (``LanguageModelConfig.adaptive_cutoffs``), in fp32 and under bf16 autocast. Contenders
 take turns round by round in this one process (bench/common.py); tokens/s = B·k / median
-step time. Also prints the share of training targets each cluster holds.
+step time, in wall-clock time and in this process's CPU time (on a machine shared with
+other jobs, wall time also counts the waits for a core; with one thread, CPU time does
+not). Also prints the share of training targets each cluster holds.
+
+``--quality-steps N`` instead trains each contender N steps from the same seed on the same
+windows (the stream read in order, state carried, Adam 2e-3, clip 0.25, no schedule) and
+prints its validation perplexity on ``--valid`` (first ``--valid-tokens`` tokens, state
+carried, dropout off): the price in perplexity per step, if any, of the approximation.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
+import statistics
 import sys
+import time
 
 import torch
 from common import interleaved, markdown_table, set_threads
 
-from recur.data.streams import TextCodec
+from recur.data.streams import StreamBatches, TextCodec
 from recur.models.adaptive_softmax import frequency_order
 from recur.models.language_model import LanguageModel, LanguageModelConfig
 from recur.tasks.language_model import PRESETS, read_text
+
+
+def autocast(precision: str):
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def train_step(model: LanguageModel, optimizer, ids: torch.Tensor, B: int, k: int,
@@ -32,15 +49,59 @@ def train_step(model: LanguageModel, optimizer, ids: torch.Tensor, B: int, k: in
     def run():
         start = torch.randint(len(ids) - k - 1, (B,), generator=generator)
         window = torch.stack([ids[s:s + k + 1] for s in start.tolist()])       # (B, k + 1)
-        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
-                    else contextlib.nullcontext())
-        with autocast:
+        with autocast(precision):
             loss, _ = model(window[:, :-1], targets=window[:, 1:])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         optimizer.step()
     return run
+
+
+@torch.no_grad()
+def valid_perplexity(model: LanguageModel, ids: torch.Tensor, k: int, precision: str) -> float:
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for window in StreamBatches(ids, 10, k, keep_tail=True):
+        if state is not None and window.row is not None:
+            state = tuple(s[:, window.row:window.row + 1] for s in state)
+        with autocast(precision):
+            loss, state = model(window.inputs, state, targets=window.targets)
+        total += float(loss) * window.targets.numel()
+        count += window.targets.numel()
+    model.train()
+    return math.exp(total / count)
+
+
+def quality(variants: dict, V: int, order: torch.Tensor, ids: torch.Tensor,
+            valid_ids: torch.Tensor, args: argparse.Namespace) -> None:
+    rows = []
+    for precision in args.precisions:
+        for name, cutoffs in variants.items():
+            torch.manual_seed(0)
+            model = LanguageModel(LanguageModelConfig(vocab_size=V, **PRESETS["word"].model,
+                                                      adaptive_cutoffs=cutoffs)).train()
+            if cutoffs is not None:
+                model.set_word_order(order)
+            optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+            state, start = None, time.perf_counter()
+            batches = iter(StreamBatches(ids, args.batch_size, args.bptt))
+            for _ in range(args.quality_steps):
+                window = next(batches)
+                with autocast(precision):
+                    loss, state = model(window.inputs, state, targets=window.targets)
+                state = tuple(s.detach() for s in state)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+                optimizer.step()
+            seconds = time.perf_counter() - start
+            ppl = valid_perplexity(model, valid_ids, args.bptt, precision)
+            rows.append([name, precision, args.quality_steps, f"{float(loss):.3f}",
+                         f"{ppl:.1f}", f"{seconds:.0f}"])
+            print(rows[-1], flush=True)
+    print(markdown_table(["softmax", "precision", "steps", "last train loss",
+                          "valid perplexity", "train seconds"], rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", default="../shared/datasets/ptb/ptb.train.txt.gz")
     parser.add_argument("--cutoffs", nargs="+", default=["2000", "2000,6000"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--quality-steps", type=int)
+    parser.add_argument("--valid", default="../shared/datasets/ptb/ptb.valid.txt.gz")
+    parser.add_argument("--valid-tokens", type=int, default=20_000)
     args = parser.parse_args(argv)
     threads = set_threads(args.threads)
     text = read_text(args.train)
@@ -71,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
                   for a, b in zip(bounds, bounds[1:], strict=False)]
         print(f"  {text_cutoffs}: share of targets per cluster (head first) "
               + ", ".join(f"{s:.3f}" for s in shares))
+    if args.quality_steps:
+        valid_ids = codec.encode_stream(read_text(args.valid))[:args.valid_tokens]
+        quality(variants, V, order, ids, valid_ids, args)
+        return 0
     contenders = {}
     for precision in args.precisions:
         for name, cutoffs in variants.items():
@@ -84,17 +152,30 @@ def main(argv: list[str] | None = None) -> int:
             contenders[f"{name} {precision}"] = train_step(
                 model, optimizer, ids, args.batch_size, args.bptt, precision,
                 torch.Generator().manual_seed(1))
-    timings = interleaved(contenders, args.repeats, warmup=1, max_rounds=args.repeats)
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+
+    def cpu_timed(name: str, run):
+        def timed():
+            start = time.process_time()
+            run()
+            cpu[name].append(time.process_time() - start)
+        return timed
+
+    timings = interleaved({name: cpu_timed(name, run) for name, run in contenders.items()},
+                          args.repeats, warmup=1, max_rounds=args.repeats)
+    cpu = {name: statistics.median(samples[1:]) for name, samples in cpu.items()}  # no warm-up
     tokens = args.batch_size * args.bptt
     rows = []
     for precision in args.precisions:
-        base = timings[f"full {precision}"].median
+        base, base_cpu = timings[f"full {precision}"].median, cpu[f"full {precision}"]
         for name in variants:
-            t = timings[f"{name} {precision}"]
+            t, c = timings[f"{name} {precision}"], cpu[f"{name} {precision}"]
             rows.append([name, precision, f"{1e3 * t.median:.0f}", f"{tokens / t.median:,.0f}",
-                         f"{base / t.median:.2f}x", t.contended])
-    print(markdown_table(["softmax", "precision", "ms/step", "tokens/s", "vs full",
-                          "contended rounds"], rows))
+                         f"{base / t.median:.2f}x", f"{1e3 * c:.0f}", f"{tokens / c:,.0f}",
+                         f"{base_cpu / c:.2f}x", t.contended])
+    print(markdown_table(["softmax", "precision", "wall ms/step", "tokens/s", "vs full",
+                          "CPU ms/step", "tokens/CPU-s", "vs full (CPU)", "contended rounds"],
+                         rows))
     return 0
 
 

@@ -73,6 +73,16 @@ def test_a_cluster_without_targets_still_gives_every_parameter_a_gradient():
     assert all(p.grad is not None for p in model.parameters())  # what DDP expects
 
 
+def test_both_orders_of_the_tail_product_agree():
+    head = adaptive_model().adaptive
+    w = torch.randn(V, 8)
+    for rows in (1, 50):
+        h = torch.randn(rows, 8)
+        for i in range(2):
+            torch.testing.assert_close(head._tail(i, h, w, keys_first=True),
+                                       head._tail(i, h, w, keys_first=False))
+
+
 def test_step_by_step_log_probs_equal_the_whole_window():
     model = adaptive_model()
     tokens = torch.randint(V, (2, 6))

@@ -82,7 +82,10 @@ class AdaptiveSoftmax(nn.Module):
         self.weight = None if tied else nn.Parameter(torch.empty(vocab_size, dim).uniform_(-0.1, 0.1))
         self.bias = nn.Parameter(torch.zeros(vocab_size))                     # (V,) by word id
         self.cluster_weight = nn.Parameter(torch.empty(n, dim).uniform_(-0.1, 0.1))  # (n, D)
-        self.cluster_bias = nn.Parameter(torch.zeros(n))                      # (n,)
+        sizes = torch.tensor([b - a for a, b in zip(self.bounds, self.bounds[1:], strict=False)])
+        # log of each cluster's size: with the other logits ~0 at the start, every word
+        # starts at probability ~1 / V, as with the full softmax
+        self.cluster_bias = nn.Parameter(sizes.double().log().float())       # (n,)
         self.query = nn.ModuleList()   # Q_i on h
         self.key = nn.ModuleList()     # K_i on the word vectors
         for i in range(n):
@@ -117,12 +120,25 @@ class AdaptiveSoftmax(nn.Module):
         bias = torch.cat([self.bias.index_select(0, words), self.cluster_bias])
         return nn.functional.linear(h, weight, bias)                           # (N, c_1 + n)
 
-    def _tail(self, i: int, h: Tensor, w: Tensor) -> Tensor:
-        """Tail cluster i's logits (N, size_i) for the rows h (N, D)."""
+    def _tail(self, i: int, h: Tensor, w: Tensor, keys_first: bool | None = None) -> Tensor:
+        """Tail cluster i's logits (N, size_i) for the rows h (N, D).
+
+        (h Q_i) · (e_w K_i) is computed in the cheaper order for N: the keys e_w K_i of
+        every word of the cluster first (training: many rows), or (h Q_i) K_iᵀ first
+        (generation: a few rows; an exported graph), unless ``keys_first`` says which."""
         words = self.order[self.bounds[i]:self.bounds[i + 1]]                  # (size_i,)
-        keys = self.key[i](w.index_select(0, words))                           # (size_i, d_i)
-        return nn.functional.linear(self.query[i](h), keys,
-                                    self.bias.index_select(0, words))          # (N, size_i)
+        bias = self.bias.index_select(0, words)                                # (size_i,)
+        q = self.query[i](h)                                                   # (N, d_i)
+        n, (d, D) = len(words), self.key[i].weight.shape
+        if keys_first is None and torch.compiler.is_compiling():
+            keys_first = False  # an exported step (a few rows); N must stay symbolic
+        if keys_first is None:
+            keys_first = n * D * d + len(h) * d * n <= len(h) * d * D + len(h) * D * n
+        if keys_first:
+            keys = self.key[i](w.index_select(0, words))                       # (size_i, d_i)
+            return nn.functional.linear(q, keys, bias)                         # (N, size_i)
+        back = q @ self.key[i].weight                                          # (N, D)
+        return nn.functional.linear(back, w.index_select(0, words), bias)      # (N, size_i)
 
     def log_prob(self, h: Tensor, weight: Tensor | None = None) -> Tensor:
         """log p(w | h) for every word: h (..., D) -> (..., V) float32, by word id.
