@@ -3,6 +3,7 @@
     PYTHONPATH=src .venv/bin/python bench/adaptive_softmax.py [--threads 1] [--repeats 5]
         [--train ../shared/datasets/ptb/ptb.train.txt.gz] [--cutoffs 2000 2000,6000]
         [--quality-steps N --valid ../shared/datasets/ptb/ptb.valid.txt.gz]
+        [--generate-tokens N]
 
 One training step as the Trainer takes it: forward over a B x k window of the real PTB
 stream (the words ranked by their training counts), loss (``model(x, targets=y)``),
@@ -18,6 +19,8 @@ not). Also prints the share of training targets each cluster holds.
 windows (the stream read in order, state carried, Adam 2e-3, clip 0.25, no schedule) and
 prints its validation perplexity on ``--valid`` (first ``--valid-tokens`` tokens, state
 carried, dropout off): the price in perplexity per step, if any, of the approximation.
+``--generate-tokens N`` instead times ``LanguageModel.step`` at B = 1 (generation's case:
+the adaptive softmax must then score every cluster), CPU ms per token over N tokens.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cutoffs", nargs="+", default=["2000", "2000,6000"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--quality-steps", type=int)
+    parser.add_argument("--generate-tokens", type=int)
     parser.add_argument("--valid", default="../shared/datasets/ptb/ptb.valid.txt.gz")
     parser.add_argument("--valid-tokens", type=int, default=20_000)
     args = parser.parse_args(argv)
@@ -135,6 +139,21 @@ def main(argv: list[str] | None = None) -> int:
                   for a, b in zip(bounds, bounds[1:], strict=False)]
         print(f"  {text_cutoffs}: share of targets per cluster (head first) "
               + ", ".join(f"{s:.3f}" for s in shares))
+    if args.generate_tokens:
+        for name, cutoffs in variants.items():
+            torch.manual_seed(0)
+            model = LanguageModel(LanguageModelConfig(vocab_size=V, **PRESETS["word"].model,
+                                                      adaptive_cutoffs=cutoffs)).eval()
+            state, token = None, torch.zeros(1, dtype=torch.long)
+            with torch.no_grad():
+                for _ in range(5):
+                    _, state = model.step(token, state)
+                start = time.process_time()
+                for _ in range(args.generate_tokens):
+                    _, state = model.step(token, state)
+            ms = 1e3 * (time.process_time() - start) / args.generate_tokens
+            print(f"{name}: {ms:.2f} CPU ms per generated token (B = 1, fp32)")
+        return 0
     if args.quality_steps:
         valid_ids = codec.encode_stream(read_text(args.valid))[:args.valid_tokens]
         quality(variants, V, order, ids, valid_ids, args)
