@@ -18,6 +18,12 @@ Models" (AWD-LSTM), §4 — each off at 0:
 * ``tie_weights``: the output layer shares the embedding matrix (Press & Wolf 2017;
   Inan et al. 2017). When the top layer's H differs from the embedding size E, a linear
   projection H → E comes first.
+* ``adaptive_cutoffs``: an adaptive softmax (Grave et al. 2017) instead of the full one —
+  the most frequent words in a head, the rest in tail clusters of smaller dimension — tied
+  to the embedding when ``tie_weights`` (``recur.models.adaptive_softmax``). The words are
+  ranked by their training counts (``LanguageModel.set_word_order``). ``forward`` then
+  returns normalised log-probabilities as its logits, and ``forward(..., targets=)``
+  computes the loss without them (the training saving).
 
 Weight decay is the optimizer's (``TrainConfig.weight_decay``).
 
@@ -42,6 +48,7 @@ from torch.nn.utils import parametrize
 from recur.cells import CELLS
 from recur.cells.base import check_choice, check_positive_int
 from recur.layers import Recurrent
+from recur.models.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
 
 DROPOUTS = ("embed_dropout", "input_dropout", "hidden_dropout", "output_dropout", "weight_drop")
 
@@ -63,6 +70,8 @@ class LanguageModelConfig:
     tie_weights: bool = False
     num_conditions: int = 0              # > 0: a learned initial state per condition
     cell_options: dict = field(default_factory=dict)
+    adaptive_cutoffs: tuple[int, ...] | None = None  # None: the full softmax over V
+    adaptive_div: int = 4                # tail cluster i has dimension D // div**i
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
@@ -77,6 +86,10 @@ class LanguageModelConfig:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
         if not isinstance(self.tie_weights, bool):
             raise ValueError(f"tie_weights must be True or False, got {self.tie_weights!r}")
+        if self.adaptive_cutoffs is not None:
+            object.__setattr__(self, "adaptive_cutoffs",
+                               check_cutoffs(self.adaptive_cutoffs, self.vocab_size))
+        check_positive_int("adaptive_div", self.adaptive_div)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,9 +105,17 @@ class LanguageModelConfig:
 
 
 class LMOutput(NamedTuple):
-    """logits: (B, T, V) next-token scores; state: one (L, B, H) tensor per state name."""
+    """logits: (B, T, V) next-token scores (log-probabilities with an adaptive softmax);
+    state: one (L, B, H) tensor per state name."""
 
     logits: Tensor
+    state: tuple[Tensor, ...]
+
+
+class LMLoss(NamedTuple):
+    """loss: () mean cross-entropy (nats per target); state: as in ``LMOutput``."""
+
+    loss: Tensor
     state: tuple[Tensor, ...]
 
 
@@ -152,14 +173,28 @@ class LanguageModel(nn.Module):
                 parametrize.register_parametrization(cell, "weight_hh", DropConnect(c.weight_drop))
         self.projection = (nn.Linear(c.hidden_size, c.embed_dim, bias=False)
                            if c.tie_weights and c.hidden_size != c.embed_dim else None)
-        self.decoder = nn.Linear(c.embed_dim if c.tie_weights else c.hidden_size, c.vocab_size)
-        if c.tie_weights:
-            self.decoder.weight = self.embedding.weight
+        out_dim = c.embed_dim if c.tie_weights else c.hidden_size
+        if c.adaptive_cutoffs is None:
+            self.decoder = nn.Linear(out_dim, c.vocab_size)
+            if c.tie_weights:
+                self.decoder.weight = self.embedding.weight
+        else:
+            self.adaptive = AdaptiveSoftmax(out_dim, c.vocab_size, c.adaptive_cutoffs,
+                                            c.adaptive_div, tied=c.tie_weights)
         self.condition = (nn.Embedding(c.num_conditions, c.num_layers * c.hidden_size)
                           if c.num_conditions else None)
         with torch.no_grad():
             nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-            nn.init.zeros_(self.decoder.bias)
+            if c.adaptive_cutoffs is None:
+                nn.init.zeros_(self.decoder.bias)
+
+    def set_word_order(self, order: Tensor) -> None:
+        """An adaptive softmax's ranking of the words: ``order`` (V,) holds the word ids,
+        most frequent first (``recur.models.adaptive_softmax.frequency_order``). Saved
+        with the weights."""
+        if self.config.adaptive_cutoffs is None:
+            raise ValueError("set_word_order needs an adaptive softmax (adaptive_cutoffs)")
+        self.adaptive.set_order(order)
 
     def condition_state(self, conditions: Tensor) -> tuple[Tensor, ...]:
         """The initial state for condition ids (B,): h_0 = tanh(e_c) in every layer, the
@@ -180,16 +215,22 @@ class LanguageModel(nn.Module):
         per_layer = [rnn.initial_state(batch_size) for rnn in self.layers]
         return tuple(torch.cat(s, dim=0) for s in zip(*per_layer, strict=True))
 
-    def forward(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None) -> LMOutput:
-        """Next-token logits for every position.
+    def forward(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None,
+                targets: Tensor | None = None) -> LMOutput | LMLoss:
+        """Next-token logits for every position, or the loss against ``targets``.
 
         Args:
             tokens: (B, T) int64 ids.
             state: the state the previous window ended with (one (L, B, H) tensor per state
                 name), or None for zeros.
+            targets: (B, T) next-token ids (-100: skipped), or None.
 
         Returns:
-            ``LMOutput(logits (B, T, V), state)``: logits[:, t] scores token t + 1.
+            Without targets, ``LMOutput(logits (B, T, V), state)``: logits[:, t] scores
+            token t + 1 (with an adaptive softmax they are its log-probabilities). With
+            targets, ``LMLoss(loss, state)``: the mean cross-entropy, which an adaptive
+            softmax computes without the (B, T, V) scores. The loss lives in ``forward``
+            (as nanoGPT's does) so that DistributedDataParallel sees every parameter used.
         """
         if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.is_floating_point():
             got = tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__
@@ -207,8 +248,15 @@ class LanguageModel(nn.Module):
                 x = locked_dropout(x, p, self.training)
         if self.projection is not None:
             x = self.projection(x)                                              # (B, T, E)
-        logits = self.decoder(x)                                                # (B, T, V)
         new_state = tuple(torch.cat(s, dim=0) for s in zip(*finals, strict=True))  # (L, B, H)
+        if c.adaptive_cutoffs is not None:
+            weight = self.embedding.weight if c.tie_weights else None
+            if targets is not None:
+                return LMLoss(self.adaptive.loss(x, targets, weight), new_state)
+            return LMOutput(self.adaptive.log_prob(x, weight), new_state)    # (B, T, V)
+        logits = self.decoder(x)                                                # (B, T, V)
+        if targets is not None:
+            return LMLoss(self.loss(logits, targets), new_state)
         return LMOutput(logits, new_state)
 
     def step(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None

@@ -40,6 +40,7 @@ from recur.cells.base import check_choice, check_positive_int
 from recur.data.streams import LEVELS, StreamBatches, TextCodec, Window
 from recur.data.text import LabelledTexts
 from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
+from recur.models.adaptive_softmax import check_cutoffs, frequency_order
 from recur.models.language_model import LanguageModel, LanguageModelConfig
 from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
@@ -158,7 +159,7 @@ class LanguageModelTask(Task):
         self.valid_chars: int | None = None  # characters of the validation text, for bpc
 
     def build_model(self) -> nn.Module:
-        return LanguageModel(self.model_config)
+        return build_model(self.model_config, self.train_ids)
 
     def train_batches(self, epoch: int) -> StreamBatches:
         offset = 0
@@ -176,8 +177,8 @@ class LanguageModelTask(Task):
     def loss(self, model: nn.Module, batch: Window, state: Any = None) -> StepOutput:
         if state is not None and batch.row is not None:  # the tail continues one row
             state = tuple(s[:, batch.row:batch.row + 1] for s in state)
-        logits, state = model(batch.inputs, state)
-        return StepOutput(lm(model).loss(logits, batch.targets), batch.targets.numel(), state)
+        loss, state = model(batch.inputs, state, targets=batch.targets)
+        return StepOutput(loss, batch.targets.numel(), state)
 
     def evaluate(self, model: nn.Module, batches) -> dict[str, float]:
         return stream_metrics(self, model, batches, self.codec.level, self.valid_chars)
@@ -187,6 +188,14 @@ class LanguageModelTask(Task):
 
     def files(self, folder: Path) -> None:
         self.codec.save(folder)
+
+
+def build_model(config: LanguageModelConfig, train_ids: Tensor) -> LanguageModel:
+    """A fresh model; an adaptive softmax ranks the words by their counts in ``train_ids``."""
+    model = LanguageModel(config)
+    if config.adaptive_cutoffs is not None:
+        model.set_word_order(frequency_order(train_ids, config.vocab_size))
+    return model
 
 
 def lm(model: nn.Module) -> LanguageModel:
@@ -301,7 +310,8 @@ class ConditionalLMTask(Task):
         self.valid_labels = list(valid.labels) if valid else []
 
     def build_model(self) -> nn.Module:
-        return LanguageModel(self.model_config)
+        ids = torch.tensor([t for seq in self.train_seqs for t in seq[1:]], dtype=torch.long)
+        return build_model(self.model_config, ids)
 
     def train_batches(self, epoch: int) -> TextBatches:
         return TextBatches(self.train_seqs, self.train_labels, self.data.batch_size, True,
@@ -312,9 +322,8 @@ class ConditionalLMTask(Task):
 
     def loss(self, model: nn.Module, batch: TextBatch, state: Any = None) -> StepOutput:
         state = lm(model).condition_state(batch.conditions)
-        logits, _ = model(batch.inputs, state)
-        return StepOutput(lm(model).loss(logits, batch.targets),
-                          int((batch.targets != -100).sum()))
+        loss, _ = model(batch.inputs, state, targets=batch.targets)
+        return StepOutput(loss, int((batch.targets != -100).sum()))
 
     def evaluate(self, model: nn.Module, batches) -> dict[str, float]:
         loss = mean_loss(self, model, batches)
@@ -629,6 +638,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-layers", type=int)
     parser.add_argument("--dropout", type=float, help="output and between-layer dropout")
     parser.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--adaptive-cutoffs", metavar="C1,C2,...",
+                        help="adaptive softmax: the head holds the C1 most frequent tokens, "
+                        "tail clusters the ranks [C1, C2), ..., [Cn, V); 'none' for the full "
+                        "softmax (default: the preset's)")
+    parser.add_argument("--adaptive-div", type=int,
+                        help="adaptive softmax: tail cluster i has dimension D / DIV^i "
+                        "(default 4)")
     parser.add_argument("--max-tokens", type=int, help="vocabulary size (word, bpe)")
     parser.add_argument("--batch-size", type=int, help="parallel streams B")
     parser.add_argument("--bptt", type=int, help="tokens per TBPTT window")
@@ -650,6 +666,20 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def parse_cutoffs(text: str | None) -> tuple[int, ...] | None | str:
+    """``--adaptive-cutoffs``: "2000,6000" -> (2000, 6000); "none" -> "none" (the full
+    softmax); None (not given) -> None. The bound V is checked with the vocabulary."""
+    if text is None or text.strip().lower() == "none":
+        return None if text is None else "none"
+    try:
+        cutoffs = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"--adaptive-cutoffs must be comma-separated ints such as 2000,6000 "
+                         f"(or none), got {text!r}") from None
+    check_cutoffs(cutoffs, None, "--adaptive-cutoffs")
+    return cutoffs
+
+
 def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, TrainConfig]:
     name = args.preset or ("word" if args.level == "word" else "char")
     preset = PRESETS[name]
@@ -659,10 +689,14 @@ def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, Tra
     data = replace(preset.data, **{k: v for k, v in data_overrides.items() if v is not None})
     model_overrides = {"cell": args.cell, "embed_dim": args.embed_dim,
                        "hidden_size": args.hidden_size, "num_layers": args.num_layers,
-                       "tie_weights": args.tie_weights}
+                       "tie_weights": args.tie_weights,
+                       "adaptive_cutoffs": parse_cutoffs(args.adaptive_cutoffs),
+                       "adaptive_div": args.adaptive_div}
     if args.dropout is not None:
         model_overrides |= {"hidden_dropout": args.dropout, "output_dropout": args.dropout}
     model = dict(preset.model) | {k: v for k, v in model_overrides.items() if v is not None}
+    if model.get("adaptive_cutoffs") == "none":
+        model["adaptive_cutoffs"] = None
     train_overrides = {"epochs": args.epochs, "max_steps": args.max_steps, "lr": args.lr,
                        "optimizer": args.optimizer, "weight_decay": args.weight_decay,
                        "clip_norm": args.clip_norm, "time_budget_min": args.time_budget,
