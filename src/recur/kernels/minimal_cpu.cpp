@@ -8,8 +8,9 @@
 // (vectorised with the CPU's widest instructions, chosen by ATen at run time) is followed
 // by one loop that forms a_t, b_t and scans, and the backward is one loop that walks t
 // backwards. The inner loops run over H, contiguous, so -O3 vectorises them with the
-// baseline instruction set; they are bound by memory traffic, not arithmetic, so
-// -march=native is not needed.
+// baseline instruction set. -march=native is not used: each loop does a few flops per
+// element it streams through memory, and a build cached in a shared folder must not depend
+// on the CPU that compiled it (whether AVX-512 would pay off here was not measured).
 //
 // Layout: batch-major, as the input GEMM writes it — xw (B, T, G·H), h0 (B, H), mask (B, T)
 // uint8 (1 at real steps; a padded step carries the state, a = 1, b = 0) or an empty
