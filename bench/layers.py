@@ -18,7 +18,8 @@ run. The machine is shared: rounds disturbed by other processes are dropped and 
 
 A second table trains minGRU / minLSTM (readable sequential scan) against nn.GRU at
 B16 T100 D256 H256; ``--minimal-long`` adds a third, against nn.LSTM of the same width at
-B16 T4096 D256 H256 (issue 11's bar: a minGRU training step ≥ 5× faster than nn.LSTM there).
+B16 T4096 D256 H256 (issue 11's bar: a minGRU training step ≥ 5× faster than nn.LSTM there;
+``--minimal-long-inputs 64`` for D = 64).
 
 Run from the repository root:
 
@@ -55,7 +56,6 @@ from common import (
 from torch import nn
 
 from recur import Recurrent
-from recur.cells.minimal import scan_loop
 
 
 class Config(NamedTuple):
@@ -244,41 +244,38 @@ def train_rows(models, config, baseline: str, label: str, repeats, warmup, max_w
     return rows
 
 
-class AutogradLoopMinimal(nn.Module):
-    """A one-layer minGRU/minLSTM whose scan is ``scan_loop``: autograd through every step
-    (what ``scan="sequential"`` ran before ``SequentialScan``), same weights as ``layer``."""
-
-    def __init__(self, layer: Recurrent) -> None:
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        cell = self.layer.cells[0]
-        a, b = cell.coefficients(cell.input_transform(x))             # (B, T, H) each
-        h0 = x.new_zeros(x.shape[0], cell.hidden_size)                # (B, H)
-        return scan_loop(a, b, h0), None
-
-
 def run_minimal_long(config: Config, *, repeats: int, warmup: int, max_wait: float = 120.0,
                      parallel: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train minGRU / minLSTM against nn.LSTM of the same width on long sequences.
 
-    Contenders, interleaved: nn.LSTM (oneDNN), minGRU and minLSTM with the sequential scan
-    (the CPU default, ``SequentialScan``), minGRU with the same loop under autograd
-    (``scan_loop``) and minGRU with the parallel (Hillis-Steele) scan.
+    Contenders, interleaved: nn.LSTM (oneDNN); minGRU and minLSTM on recur's compiled CPU
+    loop (the CPU default: gates, candidate and scan in one C++ pass, hand-written backward;
+    ``recur.kernels.minimal``); the same layers with ``fused=False``, the readable path
+    (σ and the coefficients as whole-sequence tensor ops, then ``scan_loop`` under autograd:
+    the CPU default before the compiled loop, within noise of the ``SequentialScan`` it
+    replaced); and minGRU with the parallel (Hillis-Steele) scan.
     """
-    def minimal(cell: str, scan: str) -> Recurrent:
-        return Recurrent(cell, config.inputs, config.hidden, config.layers, scan=scan)
+    def minimal(cell: str, **options) -> Recurrent:
+        return Recurrent(cell, config.inputs, config.hidden, config.layers, **options)
 
     models = {
         "nn.LSTM": nn.LSTM(config.inputs, config.hidden, config.layers, batch_first=True),
-        "recur mingru (sequential scan)": minimal("mingru", "sequential"),
-        "recur minlstm (sequential scan)": minimal("minlstm", "sequential"),
+        "recur mingru (compiled scan)": minimal("mingru"),
+        "recur minlstm (compiled scan)": minimal("minlstm"),
     }
+    for name in ("mingru", "minlstm"):
+        models[f"recur {name} (readable scan)"] = minimal(name, fused=False)
+        models[f"recur {name} (readable scan)"].load_state_dict(
+            models[f"recur {name} (compiled scan)"].state_dict())
     if parallel:  # ≈ 8× the sequential scan's time at T = 4096 on 2 cores: optional
-        models["recur mingru (parallel scan)"] = minimal("mingru", "parallel")
-    models["recur mingru (autograd loop)"] = AutogradLoopMinimal(
-        models["recur mingru (sequential scan)"])
+        models["recur mingru (parallel scan)"] = minimal("mingru", scan="parallel")
+    x = torch.randn(2, 64, config.inputs)
+    for name in ("mingru", "minlstm"):        # guard: the compiled loop computes the same
+        with torch.no_grad():
+            error = (models[f"recur {name} (compiled scan)"](x)[0]
+                     - models[f"recur {name} (readable scan)"](x)[0]).abs().max().item()
+        if error > 1e-5:
+            raise RuntimeError(f"{name}: compiled and readable scans differ by {error:.2e}")
     return train_rows(models, config, "nn.LSTM", "minimal-long", repeats, warmup, max_wait, log)
 
 
@@ -455,6 +452,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--minimal-long", action=argparse.BooleanOptionalAction, default=False,
                         help="also train minGRU/minLSTM against nn.LSTM at "
                              f"{MINIMAL_LONG_CONFIG} (default off: ~1 min per round)")
+    parser.add_argument("--minimal-long-inputs", type=int, default=MINIMAL_LONG_CONFIG.inputs,
+                        metavar="D", help="input width D of the --minimal-long table (default "
+                        f"{MINIMAL_LONG_CONFIG.inputs}; 64 is the foundation benchmark's "
+                        "config d)")
     parser.add_argument("--parallel-scan", action=argparse.BooleanOptionalAction, default=True,
                         help="race minGRU's parallel scan in the --minimal-long table too "
                              "(default on; the slowest contender there)")
@@ -475,6 +476,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if not args.layers:
         configs = []
     repeats = args.repeats or (3 if args.quick else 5)
+    if args.minimal_long_inputs < 1:
+        parser.error(f"--minimal-long-inputs must be a positive int, got {args.minimal_long_inputs}")
     if repeats < 1 or args.warmup < 0:
         parser.error(f"--repeats must be >= 1 and --warmup >= 0, got {repeats}, {args.warmup}")
 
@@ -486,7 +489,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         readable_repeats=args.readable_repeats,
                         skip_readable_above=args.skip_readable_above,
                         minimal=MINIMAL_CONFIG if args.minimal else None,
-                        minimal_long=MINIMAL_LONG_CONFIG if args.minimal_long else None,
+                        minimal_long=(MINIMAL_LONG_CONFIG._replace(inputs=args.minimal_long_inputs)
+                                      if args.minimal_long else None),
                         parallel_scan=args.parallel_scan,
                         sgemm_size=args.sgemm_size, max_wait=args.max_wait, log=log)
     print_tables(results, threads)
@@ -496,7 +500,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "warmup": args.warmup, "readable_repeats": args.readable_repeats or repeats,
                 "skip_readable_above": args.skip_readable_above, "threads": threads,
                 "sgemm_size": args.sgemm_size, "max_wait": args.max_wait,
-                "minimal": args.minimal, "minimal_long": args.minimal_long}
+                "minimal": args.minimal, "minimal_long": args.minimal_long,
+                "minimal_long_inputs": args.minimal_long_inputs}
     path = write_results("layers", {"settings": settings, **results}, args.out)
     log(f"wrote {path}")
     return results

@@ -130,10 +130,11 @@ def test_minimal_long_table_races_nn_lstm(bench):
                                minimal_long=tiny, sgemm_size=32, log=lambda message: None)
     assert results["rows"] == [] and results["minimal"] == []
     rows = results["minimal_long"]
-    assert [r["model"] for r in rows] == ["nn.LSTM", "recur mingru (sequential scan)",
-                                          "recur minlstm (sequential scan)",
-                                          "recur mingru (parallel scan)",
-                                          "recur mingru (autograd loop)"]
+    assert [r["model"] for r in rows] == ["nn.LSTM", "recur mingru (compiled scan)",
+                                          "recur minlstm (compiled scan)",
+                                          "recur mingru (readable scan)",
+                                          "recur minlstm (readable scan)",
+                                          "recur mingru (parallel scan)"]
     for row in rows:
         assert set(row) == set(layers.MINIMAL_LONG_ROW_KEYS)
     assert rows[0]["speed_vs_nn_lstm"] == 1.0

@@ -36,7 +36,7 @@ from recur.cells.base import check_positive_int
 from recur.cells.elman import Elman
 from recur.cells.gru import GRU
 from recur.cells.lstm import LSTM
-from recur.cells.minimal import _MinimalCell
+from recur.cells.minimal import MinGRU, MinLSTM, _MinimalCell
 
 
 class RecurrentOutput(NamedTuple):
@@ -70,8 +70,9 @@ class Recurrent(nn.Module):
         fused: ``"auto"`` (use a fused kernel when the cells allow it), ``False``
             (always the readable path) or ``True`` (require the fused kernel). On CPU the
             GRU (reset after) and Elman cells run recur's compiled loop
-            (``recur.kernels``, faster than torch's generic path there); LSTMs run
-            torch's oneDNN kernel; on GPU all three run cuDNN.
+            (``recur.kernels``, faster than torch's generic path there) when training,
+            and minGRU / minLSTM with the sequential scan always; LSTMs run torch's
+            oneDNN kernel; on GPU the first three run cuDNN.
         checkpoint_chunk: ``None`` (default) or K, a positive int: gradient checkpointing
             over time. When gradients are being recorded, each layer-direction runs in
             chunks of K steps under ``torch.utils.checkpoint``, state carried between
@@ -133,7 +134,8 @@ class Recurrent(nn.Module):
             )
         self.use_fused = fused is not False and self.kernel is not None
         first = self.cells[0]
-        compilable = (type(first) is GRU and first.reset == "after") or type(first) is Elman
+        compilable = (type(first) is GRU and first.reset == "after") \
+            or type(first) in (Elman, MinGRU, MinLSTM)
         self.use_compiled = fused is not False and compilable
 
     @property
@@ -219,12 +221,19 @@ class Recurrent(nn.Module):
         return self._run_fused_cell
 
     def _use_compiled(self, x: Tensor) -> bool:
-        """recur's compiled CPU loop (GRU, Elman) when training: its hand-written BPTT is
-        faster than torch's generic path there; for inference torch's kernel is as fast."""
-        if not self.use_compiled or x.device.type != "cpu" or not torch.is_grad_enabled() \
-                or not (x.requires_grad or self.cells[0].weight_hh.requires_grad) \
+        """recur's compiled CPU loop: GRU and Elman when training (their hand-written BPTT
+        is faster than torch's generic path there; for inference torch's kernel is as fast);
+        minGRU / minLSTM with the sequential scan always (torch has no kernel for them)."""
+        if not self.use_compiled or x.device.type != "cpu" \
                 or x.dtype not in (torch.float32, torch.float64) \
                 or torch.is_autocast_enabled("cpu") or _exporting():
+            return False
+        first = self.cells[0]
+        if isinstance(first, _MinimalCell):
+            if first.scan_method == "parallel":
+                return False
+        elif not torch.is_grad_enabled() \
+                or not (x.requires_grad or first.weight_hh.requires_grad):
             return False
         from recur import kernels
 
@@ -506,10 +515,15 @@ def checkpointed(run, chunk: int):
 def run_compiled_cell(
     cell: CellBase, x: Tensor, state: tuple[Tensor, ...], mask: Tensor | None
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """``run_cell`` for a GRU (reset after) or Elman cell on recur's compiled CPU loop."""
+    """``run_cell`` for a GRU (reset after), Elman, minGRU or minLSTM cell on recur's
+    compiled CPU loop."""
     from recur import kernels
 
     xw = cell.input_transform(x)                                   # (B, T, G·H): one GEMM
+    if isinstance(cell, _MinimalCell):
+        name = "mingru" if isinstance(cell, MinGRU) else "minlstm"
+        hs = kernels.minimal(name, xw, state[0], mask)             # (B, T, H)
+        return hs, (hs[:, -1],)
     if isinstance(cell, GRU):
         outputs, h = kernels.gru(xw, state[0], mask, cell.weight_hh, cell.bias_hh)
     else:

@@ -11,16 +11,16 @@ arXiv:2410.01201, sections 3.1 (minGRU) and 3.2 (minLSTM), the non-log-space for
 
 Both are h_t = a_t ⊙ h_{t-1} + b_t with (a_t, b_t) known for every t before the scan
 starts — the answer to "RNNs cannot be parallelised". ``scan`` computes all h_t either with
-a sequential loop (fastest on a few CPU cores: one fused multiply-add per step) or with the
-Hillis-Steele parallel prefix scan (log₂ T steps of whole-sequence tensor ops: fastest on
-GPUs). The sequential loop runs inside one autograd Function (``SequentialScan``): the
-forward is T in-place multiply-adds that record nothing, and the backward is the adjoint
-recurrence written out, so autograd does not create ~2T nodes per call (at T = 4096 on
-2 shared cores this measured within noise of the autograd loop, docs/benchmarks.md).
-``scan_loop`` is the same loop written plainly, with autograd through every step: the
-readable oracle it is tested against. The parallel form composes the affine maps (a, b) ∘ (a', b') = (a a', a b' + b)
-directly, without logarithms, so it is exact up to rounding and never overflows since
-|a| ≤ 1.
+a sequential loop (``scan_loop``: one multiply-add per step, autograd through each — the
+readable form) or with the Hillis-Steele parallel prefix scan (log₂ T steps of
+whole-sequence tensor ops: fastest on GPUs). The parallel form composes the affine maps
+(a, b) ∘ (a', b') = (a a', a b' + b) directly, without logarithms, so it is exact up to
+rounding and never overflows since |a| ≤ 1.
+
+On CPU, ``Recurrent`` runs these cells on recur's compiled loop instead
+(``recur.kernels.minimal``: gates, candidate and scan in one pass, its backward written
+out; tested equal to this file's step and scan in tests/kernels/test_minimal.py); this
+file is the readable path it falls back to and is tested against.
 
 Parameters: ``weight_ih`` (G·H, D) and ``bias_ih`` only (rows z, h̃ for minGRU; f, i, h̃
 for minLSTM); there is no ``weight_hh``.
@@ -46,40 +46,6 @@ def scan_loop(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     return torch.stack(hs, dim=1)                                    # (B, T, H)
 
 
-class SequentialScan(torch.autograd.Function):
-    """The sequential scan with a hand-written backward (BPTT of a linear recurrence).
-
-    Forward: h_t = a_t ⊙ h_{t-1} + b_t for t = 1 … T, in place, time-major.
-    Backward, with g_t = ∂L/∂h_t through all paths:
-        g_T = ∂L/∂h_T (direct);   g_t = ∂L/∂h_t (direct) + a_{t+1} ⊙ g_{t+1}
-        ∂L/∂b_t = g_t;   ∂L/∂a_t = g_t ⊙ h_{t-1};   ∂L/∂h_0 = a_1 ⊙ g_1
-    """
-
-    @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
-        a_tm = a.transpose(0, 1).contiguous()                        # (T, B, H) time-major
-        # a copy (never a view of b, even where B = 1): overwritten in place with h_t
-        hs = b.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # (T, B, H)
-        h = h0
-        for t in range(hs.shape[0]):
-            h = hs[t].addcmul_(a_tm[t], h)                           # h_t = b_t + a_t ⊙ h_{t-1}
-        ctx.save_for_backward(a_tm, hs, h0)
-        return hs.transpose(0, 1)                                    # (B, T, H)
-
-    @staticmethod
-    def backward(ctx, grad_hs: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
-        a_tm, hs, h0 = ctx.saved_tensors
-        g = grad_hs.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # (T, B, H)
-        for t in range(g.shape[0] - 2, -1, -1):
-            g[t].addcmul_(a_tm[t + 1], g[t + 1])                     # + a_{t+1} ⊙ g_{t+1}
-        grad_a = None
-        if ctx.needs_input_grad[0]:
-            h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]], dim=0)    # (T, B, H): h_{t-1}
-            grad_a = (g * h_prev).transpose(0, 1)                    # ∂L/∂a_t = g_t ⊙ h_{t-1}
-        grad_h0 = a_tm[0] * g[0]                                     # ∂L/∂h_0 = a_1 ⊙ g_1
-        return grad_a, g.transpose(0, 1), grad_h0                    # ∂L/∂b_t = g_t
-
-
 def scan(a: Tensor, b: Tensor, h0: Tensor, method: str = "auto") -> Tensor:
     """All states of h_t = a_t ⊙ h_{t-1} + b_t.
 
@@ -96,11 +62,7 @@ def scan(a: Tensor, b: Tensor, h0: Tensor, method: str = "auto") -> Tensor:
     if method == "auto":
         method = "parallel" if a.is_cuda else "sequential"
     if method == "sequential":
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() \
-                or torch.compiler.is_compiling():
-            return scan_loop(a, b, h0)       # custom Functions do not export; the loop does
-        dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), h0.dtype)
-        return SequentialScan.apply(a.to(dtype), b.to(dtype), h0.to(dtype))  # (B, T, H)
+        return scan_loop(a, b, h0)                                   # (B, T, H)
     # Hillis-Steele inclusive scan over the affine maps; fold h0 into the first step.
     b = torch.cat([a[:, :1] * h0.unsqueeze(1) + b[:, :1], b[:, 1:]], dim=1)  # (B, T, H)
     T = a.shape[1]

@@ -1,4 +1,5 @@
-"""Compiled CPU time loops for the GRU and the Elman RNN, with hand-written BPTT.
+"""Compiled CPU time loops for the GRU, the Elman RNN, minGRU and minLSTM, with
+hand-written BPTT.
 
 torch.nn.GRU and nn.RNN on CPU take a generic path that records autograd nodes for every
 small op of every step (≈ 13% of sgemm at H = 64; PERF-NOTES.md). ``recurrent_cpu.cpp``
@@ -7,13 +8,20 @@ autograd — and its backward pass is the BPTT derivation written out (``docs/eq
 so a training step is a few GEMMs and buffers. Layers use it when gradients are needed
 (training); inference runs torch's kernels, which are as fast without autograd.
 
+``minimal_cpu.cpp`` does the same for minGRU / minLSTM (``recur.cells.minimal``): after the
+one input GEMM, the gates, the candidate and the scan h_t = a_t ⊙ h_{t-1} + b_t run as one
+σ pass and one loop over time, and the backward pass as one reverse loop, instead of about
+ten whole-sequence elementwise ops and a Python loop of T steps. Layers use it on CPU
+with and without gradients (torch has no kernel for these cells).
+
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (ninja and a
 C++ compiler; about a minute, cached under ``$TORCH_EXTENSIONS_DIR`` or
 ``~/.cache/torch_extensions``). Where that fails, or with ``RECUR_CPU_KERNELS=0``, recur
 warns once and uses torch's kernels instead: the numbers are the same, only slower.
 
-    from recur.kernels import available, gru, elman
+    from recur.kernels import available, gru, elman, minimal
     hs, h_T = gru(xw, h0, mask, w_hh, b_hh)      # xw (B, T, 3H) = x W_ihᵀ + b_ih
+    hs = minimal("mingru", xw, h0, mask)          # xw (B, T, 2H) = x W_ihᵀ + b_ih
 
 Tested equal to the readable path (``cell.recur`` step by step) in float64, with
 ``torch.autograd.gradcheck`` on the backward pass.
@@ -30,8 +38,10 @@ from types import ModuleType
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2}
+MINIMAL_KINDS = {"mingru": 0, "minlstm": 1}
 
 _lock = threading.Lock()
 _module: ModuleType | None = None
@@ -53,21 +63,23 @@ def load() -> ModuleType | None:
             try:
                 from torch.utils.cpp_extension import load as load_extension
 
-                source = Path(__file__).with_name("recurrent_cpu.cpp")
+                here = Path(__file__).parent
+                sources = [str(here / "recurrent_cpu.cpp"), str(here / "minimal_cpu.cpp")]
                 # a cached build loads in a second; say so only when it really compiles
                 notice = threading.Timer(3.0, print, args=(
-                    "recur: compiling the CPU kernels for GRU and Elman layers (once; about "
-                    "a minute)...",), kwargs={"file": sys.stderr, "flush": True})
+                    "recur: compiling the CPU kernels for GRU, Elman and minimal layers "
+                    "(once; about a minute)...",), kwargs={"file": sys.stderr, "flush": True})
                 notice.start()
                 try:
-                    _module = load_extension(name="recur_recurrent_cpu", sources=[str(source)],
+                    _module = load_extension(name="recur_recurrent_cpu", sources=sources,
                                              extra_cflags=["-O3"], verbose=False)
                 finally:
                     notice.cancel()
             except Exception as error:  # no compiler, no ninja, no headers: fall back
                 _failed = f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}"
                 warnings.warn(f"recur's compiled CPU kernels could not be built ({_failed}); "
-                              f"using torch's GRU/RNN kernels instead (same results, slower)",
+                              f"using torch's GRU/RNN kernels and the readable minGRU/minLSTM "
+                              f"scan instead (same results, slower)",
                               RuntimeWarning, stacklevel=3)
     return _module
 
@@ -118,6 +130,40 @@ class _ElmanFunction(torch.autograd.Function):
             grad_hs.contiguous(), torch.zeros_like(h0), h0, hs, mask, w_hh, ctx.activation,
             ctx.has_bias)
         return grad_xw, grad_h0, None, grad_w, grad_b if ctx.has_bias else None, None
+
+
+class _MinimalFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xw, h0, mask, kind):                                  # xw (B, T, G·H)
+        hs, gates = load().minimal_forward(xw, h0, mask, kind)
+        ctx.save_for_backward(xw, h0, mask, hs, gates)
+        ctx.kind = kind
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs):
+        xw, h0, mask, hs, gates = ctx.saved_tensors
+        grad_xw, grad_h0 = load().minimal_backward(grad_hs.contiguous(), xw, h0, mask, hs,
+                                                   gates, ctx.kind)
+        return grad_xw, grad_h0, None, None
+
+
+def minimal(cell: str, xw: Tensor, h0: Tensor, mask: Tensor | None) -> Tensor:
+    """minGRU or minLSTM (``recur.cells.minimal``) over a sequence: gates, candidate, scan.
+
+    Args:
+        cell: ``"mingru"`` (xw rows z, h̃) or ``"minlstm"`` (rows f, i, h̃).
+        xw: (B, T, G·H) = x W_ihᵀ + b_ih.
+        h0: (B, H), the same dtype (float32 or float64).
+        mask: (B, T) bool, False at padded steps (the state is carried), or None.
+
+    Returns:
+        (B, T, H): h_1 … h_T.
+    """
+    keep = xw.new_empty(0, dtype=torch.uint8) if mask is None \
+        else mask.to(torch.uint8).contiguous()                             # (B, T)
+    return _MinimalFunction.apply(xw.contiguous(), h0.contiguous(), keep, MINIMAL_KINDS[cell])
 
 
 def gru(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tensor | None

@@ -234,9 +234,12 @@ std::vector<Tensor> elman_backward(const Tensor& grad_hs, const Tensor& grad_hT,
   return {grad_xw, dh, weights[0], weights[1]};
 }
 
+void register_minimal(pybind11::module& m);  // minimal_cpu.cpp: minGRU / minLSTM
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_forward", &gru_forward, "GRU (reset after) forward over time");
   m.def("gru_backward", &gru_backward, "GRU (reset after) BPTT");
   m.def("elman_forward", &elman_forward, "Elman RNN forward over time");
   m.def("elman_backward", &elman_backward, "Elman RNN BPTT");
+  register_minimal(m);
 }
