@@ -146,3 +146,88 @@ def elman(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tenso
                               _time_major_mask(mask, xw), w_hh, _bias(b_hh, xw),
                               ACTIVATIONS[activation])
     return hs.transpose(0, 1), hs[-1]
+
+
+# -- LSTM for mixed precision (its own extension, recur_lstm_cpu) ------------------------
+#
+# Under torch.autocast("cpu", torch.bfloat16) torch's LSTM runs oneDNN, whose bf16 backward
+# costs about 3x its forward. ``lstm_cpu.cpp`` runs the loop with every GEMM in bf16 (AMX)
+# and the gate math and cell state in fp32; layers use it for bf16 training on CPU
+# (docs/benchmarks.md, "bf16 vs fp32"). It also takes float32/float64, which is how it is
+# tested equal to the readable LSTM.
+
+_lstm_module: ModuleType | None = None
+_lstm_failed: str | None = None
+
+
+def load_lstm() -> ModuleType | None:
+    """The compiled LSTM extension (built on first call), or None if it cannot be built."""
+    global _lstm_module, _lstm_failed
+    if _lstm_module is not None or _lstm_failed is not None:
+        return _lstm_module
+    with _lock:
+        if _lstm_module is None and _lstm_failed is None:
+            try:
+                from torch.utils.cpp_extension import load as load_extension
+
+                source = Path(__file__).with_name("lstm_cpu.cpp")
+                notice = threading.Timer(3.0, print, args=(
+                    "recur: compiling the CPU kernel for bf16 LSTM training (once; about a "
+                    "minute)...",), kwargs={"file": sys.stderr, "flush": True})
+                notice.start()
+                try:
+                    _lstm_module = load_extension(name="recur_lstm_cpu", sources=[str(source)],
+                                                  extra_cflags=["-O3"], verbose=False)
+                finally:
+                    notice.cancel()
+            except Exception as error:  # no compiler, no ninja, no headers: fall back
+                _lstm_failed = f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}"
+                warnings.warn(f"recur's compiled LSTM kernel could not be built ({_lstm_failed}); "
+                              f"using torch's LSTM kernel instead (same results, slower)",
+                              RuntimeWarning, stacklevel=3)
+    return _lstm_module
+
+
+def lstm_available() -> bool:
+    """True when the compiled kernels are enabled and the LSTM one builds."""
+    return enabled() and load_lstm() is not None
+
+
+class _LSTMFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xw, h0, c0, w_hh, b_hh):                          # xw (T, B, 4H)
+        hs, cs, tcs, gates = load_lstm().lstm_forward(xw, h0, c0, w_hh, b_hh)
+        ctx.save_for_backward(h0, c0, hs, cs, tcs, gates, w_hh)
+        ctx.has_bias = b_hh.numel() > 0
+        return hs, cs[-1]
+
+    @staticmethod
+    def backward(ctx, grad_hs, grad_cT):
+        h0, c0, hs, cs, tcs, gates, w_hh = ctx.saved_tensors
+        grad_xw, grad_h0, grad_c0, grad_w, grad_b = load_lstm().lstm_backward(
+            grad_hs.to(hs.dtype).contiguous(), grad_cT.to(cs.dtype).contiguous(), h0, c0, hs,
+            cs, tcs, gates, w_hh, ctx.has_bias)
+        return grad_xw, grad_h0, grad_c0, grad_w, grad_b if ctx.has_bias else None
+
+
+def lstm(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tensor | None
+         ) -> tuple[Tensor, Tensor, Tensor]:
+    """LSTM over a full-length sequence, GEMMs in ``xw``'s dtype, gate math in fp32 (fp64).
+
+    Args:
+        xw: (B, T, 4H) = x W_ihᵀ + b_ih, gates i, f, g, o; bfloat16 (what a linear layer
+            returns under CPU autocast), float32 or float64.
+        h0, c0: (B, H) in any float dtype (cast here).
+        w_hh: (4H, H); b_hh: (4H,) or None.
+
+    Returns:
+        (outputs (B, T, H) in xw's dtype, final h (B, H) in xw's dtype, final c (B, H) in
+        float32 — float64 for float64 xw).
+    """
+    acc = torch.float64 if xw.dtype == torch.float64 else torch.float32
+    with torch.autocast(xw.device.type, enabled=False):
+        hs, c_T = _LSTMFunction.apply(
+            xw.transpose(0, 1).contiguous(), h0.to(xw.dtype).contiguous(),
+            c0.to(acc).contiguous(), w_hh.to(xw.dtype).contiguous(),
+            b_hh.to(acc) if b_hh is not None else xw.new_empty(0, dtype=acc))
+    return hs.transpose(0, 1), hs[-1], c_T
