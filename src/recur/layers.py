@@ -71,7 +71,9 @@ class Recurrent(nn.Module):
             (always the readable path) or ``True`` (require the fused kernel). On CPU the
             GRU (reset after) and Elman cells run recur's compiled loop
             (``recur.kernels``, faster than torch's generic path there); LSTMs run
-            torch's oneDNN kernel; on GPU all three run cuDNN.
+            torch's oneDNN kernel, except when training full-length batches under bf16
+            autocast, where recur's compiled LSTM loop (bf16 GEMMs, fp32 gates) is faster;
+            on GPU all three run cuDNN.
         checkpoint_chunk: ``None`` (default) or K, a positive int: gradient checkpointing
             over time. When gradients are being recorded, each layer-direction runs in
             chunks of K steps under ``torch.utils.checkpoint``, state carried between
@@ -544,9 +546,10 @@ def run_compiled_lstm(
     from recur import kernels
 
     assert mask is None, "the compiled LSTM loop takes full-length batches only"
-    xw = cell.input_transform(x)                                   # (B, T, 4H): one GEMM
-    outputs, h, c = kernels.lstm(xw, state[0], state[1], cell.weight_hh, cell.bias_hh)
-    return outputs, (h, c.to(h.dtype))
+    biases = [b for b in (cell.bias_ih, cell.bias_hh) if b is not None]
+    bias = sum(biases[1:], biases[0]) if biases else None           # (4H,)
+    outputs, h, c = kernels.lstm(x, state[0], state[1], cell.weight_ih, cell.weight_hh, bias)
+    return outputs, (h, c.to(h.dtype))                             # (B, T, H)
 
 
 def _exporting() -> bool:

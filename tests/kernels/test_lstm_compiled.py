@@ -39,12 +39,13 @@ def test_forward_and_gradients_equal_the_readable_lstm(options):
 def test_gradcheck():
     torch.manual_seed(1)
     H = 3
-    xw = torch.randn(2, 4, 4 * H, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, H, dtype=torch.float64, requires_grad=True)
     c0 = torch.randn(2, H, dtype=torch.float64, requires_grad=True)
-    w = (0.5 * torch.randn(4 * H, H, dtype=torch.float64)).requires_grad_()
+    w_ih = torch.randn(4 * H, 2, dtype=torch.float64, requires_grad=True)
+    w_hh = (0.5 * torch.randn(4 * H, H, dtype=torch.float64)).requires_grad_()
     b = torch.randn(4 * H, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(kernels.lstm, (xw, h0, c0, w, b))
+    assert torch.autograd.gradcheck(kernels.lstm, (x, h0, c0, w_ih, w_hh, b))
 
 
 def _bf16_step(layer, x, kernels_on, monkeypatch):

@@ -195,39 +195,44 @@ def lstm_available() -> bool:
 
 class _LSTMFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xw, h0, c0, w_hh, b_hh):                          # xw (T, B, 4H)
-        hs, cs, tcs, gates = load_lstm().lstm_forward(xw, h0, c0, w_hh, b_hh)
-        ctx.save_for_backward(h0, c0, hs, cs, tcs, gates, w_hh)
-        ctx.has_bias = b_hh.numel() > 0
+    def forward(ctx, x, h0, c0, w_ih, w_hh, bias):                     # x (T, B, D)
+        hs, cs, tcs, gates = load_lstm().lstm_forward(x, h0, c0, w_ih, w_hh, bias)
+        ctx.save_for_backward(x, h0, c0, hs, cs, tcs, gates, w_ih, w_hh)
+        ctx.has_bias = bias.numel() > 0
         return hs, cs[-1]
 
     @staticmethod
     def backward(ctx, grad_hs, grad_cT):
-        h0, c0, hs, cs, tcs, gates, w_hh = ctx.saved_tensors
-        grad_xw, grad_h0, grad_c0, grad_w, grad_b = load_lstm().lstm_backward(
-            grad_hs.to(hs.dtype).contiguous(), grad_cT.to(cs.dtype).contiguous(), h0, c0, hs,
-            cs, tcs, gates, w_hh, ctx.has_bias)
-        return grad_xw, grad_h0, grad_c0, grad_w, grad_b if ctx.has_bias else None
+        x, h0, c0, hs, cs, tcs, gates, w_ih, w_hh = ctx.saved_tensors
+        grads = load_lstm().lstm_backward(
+            grad_hs.to(hs.dtype).contiguous(), grad_cT.to(cs.dtype).contiguous(), x, h0, c0,
+            hs, cs, tcs, gates, w_ih, w_hh, ctx.has_bias)
+        grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias = grads
+        return grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias if ctx.has_bias else None
 
 
-def lstm(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tensor | None
+def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None
          ) -> tuple[Tensor, Tensor, Tensor]:
-    """LSTM over a full-length sequence, GEMMs in ``xw``'s dtype, gate math in fp32 (fp64).
+    """LSTM over a full-length sequence; every GEMM in bf16 under CPU autocast (else in x's
+    dtype), gate math and cell state in fp32 (fp64 for fp64 inputs).
 
     Args:
-        xw: (B, T, 4H) = x W_ihᵀ + b_ih, gates i, f, g, o; bfloat16 (what a linear layer
-            returns under CPU autocast), float32 or float64.
-        h0, c0: (B, H) in any float dtype (cast here).
-        w_hh: (4H, H); b_hh: (4H,) or None.
+        x: (B, T, D).
+        h0, c0: (B, H).
+        w_ih: (4H, D); w_hh: (4H, H), gates i, f, g, o.
+        bias: (4H,) = b_ih + b_hh, or None.
 
     Returns:
-        (outputs (B, T, H) in xw's dtype, final h (B, H) in xw's dtype, final c (B, H) in
-        float32 — float64 for float64 xw).
+        (outputs (B, T, H), final h (B, H)) in the GEMM dtype (bfloat16 under autocast),
+        final c (B, H) in float32 (float64 for float64 inputs).
     """
-    acc = torch.float64 if xw.dtype == torch.float64 else torch.float32
-    with torch.autocast(xw.device.type, enabled=False):
+    dtype = x.dtype
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    with torch.autocast(x.device.type, enabled=False):
         hs, c_T = _LSTMFunction.apply(
-            xw.transpose(0, 1).contiguous(), h0.to(xw.dtype).contiguous(),
-            c0.to(acc).contiguous(), w_hh.to(xw.dtype).contiguous(),
-            b_hh.to(acc) if b_hh is not None else xw.new_empty(0, dtype=acc))
+            x.to(dtype).transpose(0, 1).contiguous(), h0.to(dtype).contiguous(),
+            c0.to(acc).contiguous(), w_ih.to(dtype).contiguous(), w_hh.to(dtype).contiguous(),
+            bias.to(acc) if bias is not None else x.new_empty(0, dtype=acc))
     return hs.transpose(0, 1), hs[-1], c_T
