@@ -130,8 +130,6 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cT, 
       const acc_t* cp = (t > 0 ? cs[t - 1] : c0).data_ptr<acc_t>();
       Tensor da_t = dgates[t];
       io_t* da = da_t.data_ptr<io_t>();
-      io_t* da_tr = dgates_t.data_ptr<io_t>() + t * B;            // column t·B of (4H, T·B)
-      const int64_t TB = T * B;
       for (int64_t b = 0; b < B; ++b) {
         const acc_t* row = ap + b * 4 * H;
         io_t* out = da + b * 4 * H;
@@ -149,10 +147,6 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cT, 
           out[H + j] = io_t(da_f);
           out[2 * H + j] = io_t(da_g);
           out[3 * H + j] = io_t(da_o);
-          da_tr[j * TB + b] = out[j];                             // transposed copy: L2-hot
-          da_tr[(H + j) * TB + b] = out[H + j];
-          da_tr[(2 * H + j) * TB + b] = out[2 * H + j];
-          da_tr[(3 * H + j) * TB + b] = out[3 * H + j];
           if (has_bias) {
             db[j] += da_i;
             db[H + j] += da_f;
@@ -161,6 +155,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_hs, const Tensor& grad_cT, 
           }
         }
       }
+      dgates_t.narrow(1, t * B, B).copy_(da_t.t());               // small, cache-hot
       at::mm_out(dh_rec, da_t, w_hh);                             // ∂L/∂a_t W_hh → h_{t−1}
     }
   });
