@@ -43,7 +43,7 @@ CONFIGS = {"c": (32, 200, 512, 512, 2), "d": (64, 128, 64, 512, 2)}   # B, T, D,
 QUICK_CONFIGS = {"c": (4, 12, 16, 32, 2), "d": (8, 10, 8, 32, 2)}
 CONTENDERS = ("fp32", "bf16 oneDNN", "bf16 recur")
 ROW_KEYS = ("config", "shape", "contender", "step_ms", "vs_fp32", "tokens_per_s", "path",
-            "samples_ms")
+            "samples_ms", "contended_rounds")
 
 
 @contextmanager
