@@ -248,6 +248,8 @@ def lstm_path(layer: Recurrent, x: Tensor, precision: str) -> str:
     names = autograd_node_names(outputs)
     if any(name.startswith("MkldnnRnnLayer") for name in names):
         return f"oneDNN fused LSTM (aten::mkldnn_rnn_layer), {outputs.dtype}"
+    if any(name.startswith("_LSTMFunction") for name in names):
+        return f"recur's compiled LSTM loop (kernels/lstm_cpu.cpp), {outputs.dtype}"
     return f"generic ATen LSTM (per-step matmuls + gate ops), {outputs.dtype}"
 
 

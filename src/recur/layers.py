@@ -72,7 +72,9 @@ class Recurrent(nn.Module):
             GRU (reset after) and Elman cells run recur's compiled loop
             (``recur.kernels``, faster than torch's generic path there) when training,
             and minGRU / minLSTM with the sequential scan always; LSTMs run torch's
-            oneDNN kernel; on GPU the first three run cuDNN.
+            oneDNN kernel, except when training full-length batches under bf16 autocast,
+            where recur's compiled LSTM loop (bf16 GEMMs, fp32 gates) is faster; on GPU
+            the GRU, Elman and LSTM run cuDNN.
         checkpoint_chunk: ``None`` (default) or K, a positive int: gradient checkpointing
             over time. When gradients are being recorded, each layer-direction runs in
             chunks of K steps under ``torch.utils.checkpoint``, state carried between
@@ -195,6 +197,8 @@ class Recurrent(nn.Module):
                                           checkpointed(self._cell_runner(x), self.checkpoint_chunk))
         if self._use_compiled(x):
             return self._forward_by_layer(x, state, lengths, run_compiled_cell)
+        if lengths is None and self._use_compiled_lstm(x):
+            return self._forward_by_layer(x, state, None, run_compiled_lstm)
         if not self.use_fused:
             return self._forward_by_layer(x, state, lengths, run_cell)
         if lengths is None:
@@ -238,6 +242,21 @@ class Recurrent(nn.Module):
         from recur import kernels
 
         return kernels.available()
+
+    def _use_compiled_lstm(self, x: Tensor) -> bool:
+        """recur's compiled LSTM loop for bf16 training on CPU: its GEMMs all run in bf16
+        (AMX) with fp32 gate math, where oneDNN's bf16 backward pass costs 3x its forward
+        (docs/benchmarks.md, "bf16 vs fp32"). fp32 training and inference keep oneDNN."""
+        if type(self.cells[0]) is not LSTM or not self.use_fused or x.device.type != "cpu" \
+                or not torch.is_autocast_enabled("cpu") \
+                or torch.get_autocast_dtype("cpu") != torch.bfloat16 \
+                or not torch.is_grad_enabled() \
+                or not (x.requires_grad or self.cells[0].weight_hh.requires_grad) \
+                or _exporting():
+            return False
+        from recur import kernels
+
+        return kernels.lstm_available()
 
     def _forward_by_layer(
         self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None, run
@@ -530,6 +549,21 @@ def run_compiled_cell(
         outputs, h = kernels.elman(xw, state[0], mask, cell.weight_hh, cell.bias_hh,
                                    cell.activation)
     return outputs, (h,)
+
+
+def run_compiled_lstm(
+    cell: LSTM, x: Tensor, state: tuple[Tensor, ...], mask: Tensor | None
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """``run_cell`` for an LSTM on recur's compiled CPU loop (full-length batches only):
+    under bf16 autocast the input projection and every GEMM run in bf16, the gates and the
+    cell state in fp32."""
+    from recur import kernels
+
+    assert mask is None, "the compiled LSTM loop takes full-length batches only"
+    biases = [b for b in (cell.bias_ih, cell.bias_hh) if b is not None]
+    bias = sum(biases[1:], biases[0]) if biases else None           # (4H,)
+    outputs, h, c = kernels.lstm(x, state[0], state[1], cell.weight_ih, cell.weight_hh, bias)
+    return outputs, (h, c.to(h.dtype))                             # (B, T, H)
 
 
 def _exporting() -> bool:

@@ -192,3 +192,93 @@ def elman(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tenso
                               _time_major_mask(mask, xw), w_hh, _bias(b_hh, xw),
                               ACTIVATIONS[activation])
     return hs.transpose(0, 1), hs[-1]
+
+
+# -- LSTM for mixed precision (its own extension, recur_lstm_cpu) ------------------------
+#
+# Under torch.autocast("cpu", torch.bfloat16) torch's LSTM runs oneDNN, whose bf16 backward
+# costs about 3x its forward. ``lstm_cpu.cpp`` runs the loop with every GEMM in bf16 (AMX)
+# and the gate math and cell state in fp32; layers use it for bf16 training on CPU
+# (docs/benchmarks.md, "bf16 vs fp32"). It also takes float32/float64, which is how it is
+# tested equal to the readable LSTM.
+
+_lstm_module: ModuleType | None = None
+_lstm_failed: str | None = None
+
+
+def load_lstm() -> ModuleType | None:
+    """The compiled LSTM extension (built on first call), or None if it cannot be built."""
+    global _lstm_module, _lstm_failed
+    if _lstm_module is not None or _lstm_failed is not None:
+        return _lstm_module
+    with _lock:
+        if _lstm_module is None and _lstm_failed is None:
+            try:
+                from torch.utils.cpp_extension import load as load_extension
+
+                source = Path(__file__).with_name("lstm_cpu.cpp")
+                notice = threading.Timer(3.0, print, args=(
+                    "recur: compiling the CPU kernel for bf16 LSTM training (once; about a "
+                    "minute)...",), kwargs={"file": sys.stderr, "flush": True})
+                notice.start()
+                try:
+                    _lstm_module = load_extension(name="recur_lstm_cpu", sources=[str(source)],
+                                                  extra_cflags=["-O3"], verbose=False)
+                finally:
+                    notice.cancel()
+            except Exception as error:  # no compiler, no ninja, no headers: fall back
+                _lstm_failed = f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}"
+                warnings.warn(f"recur's compiled LSTM kernel could not be built ({_lstm_failed}); "
+                              f"using torch's LSTM kernel instead (same results, slower)",
+                              RuntimeWarning, stacklevel=3)
+    return _lstm_module
+
+
+def lstm_available() -> bool:
+    """True when the compiled kernels are enabled and the LSTM one builds."""
+    return enabled() and load_lstm() is not None
+
+
+class _LSTMFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, bias):                     # x (T, B, D)
+        hs, cs, tcs, gates = load_lstm().lstm_forward(x, h0, c0, w_ih, w_hh, bias)
+        ctx.save_for_backward(x, h0, c0, hs, cs, tcs, gates, w_ih, w_hh)
+        ctx.has_bias = bias.numel() > 0
+        return hs, cs[-1]
+
+    @staticmethod
+    def backward(ctx, grad_hs, grad_cT):
+        x, h0, c0, hs, cs, tcs, gates, w_ih, w_hh = ctx.saved_tensors
+        grads = load_lstm().lstm_backward(
+            grad_hs.to(hs.dtype).contiguous(), grad_cT.to(cs.dtype).contiguous(), x, h0, c0,
+            hs, cs, tcs, gates, w_ih, w_hh, ctx.has_bias)
+        grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias = grads
+        return grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias if ctx.has_bias else None
+
+
+def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None
+         ) -> tuple[Tensor, Tensor, Tensor]:
+    """LSTM over a full-length sequence; every GEMM in bf16 under CPU autocast (else in x's
+    dtype), gate math and cell state in fp32 (fp64 for fp64 inputs).
+
+    Args:
+        x: (B, T, D).
+        h0, c0: (B, H).
+        w_ih: (4H, D); w_hh: (4H, H), gates i, f, g, o.
+        bias: (4H,) = b_ih + b_hh, or None.
+
+    Returns:
+        (outputs (B, T, H), final h (B, H)) in the GEMM dtype (bfloat16 under autocast),
+        final c (B, H) in float32 (float64 for float64 inputs).
+    """
+    dtype = x.dtype
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    with torch.autocast(x.device.type, enabled=False):
+        hs, c_T = _LSTMFunction.apply(
+            x.to(dtype).transpose(0, 1).contiguous(), h0.to(dtype).contiguous(),
+            c0.to(acc).contiguous(), w_ih.to(dtype).contiguous(), w_hh.to(dtype).contiguous(),
+            bias.to(acc) if bias is not None else x.new_empty(0, dtype=acc))
+    return hs.transpose(0, 1), hs[-1], c_T
