@@ -27,6 +27,10 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -224,3 +228,16 @@ def write_results(name: str, payload: dict, path: Path | None = None) -> Path:
     document = {"benchmark": name, "machine": machine_info(), **payload}
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+def autograd_node_names(output: Tensor, limit: int = 10_000) -> set[str]:
+    """Type names of the autograd nodes behind ``output`` (a breadth-first walk)."""
+    names, seen, frontier = set(), set(), [output.grad_fn]
+    while frontier and len(seen) < limit:
+        node = frontier.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        frontier.extend(next_node for next_node, _ in node.next_functions)
+    return names

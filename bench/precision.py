@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from common import interleaved, markdown_table, set_threads, write_results
+from common import autograd_node_names, interleaved, markdown_table, set_threads, write_results
 from torch import Tensor
 
 from recur import Recurrent
@@ -75,14 +75,7 @@ def path_taken(layer: Recurrent, x: Tensor, contender: str) -> str:
     with recur_kernels(contender == "bf16 recur"), \
             torch.autocast("cpu", dtype=torch.bfloat16, enabled=contender != "fp32"):
         outputs, _ = layer(x[:, :2])                                             # (B, 2, H)
-    names, frontier, seen = set(), [outputs.grad_fn], set()
-    while frontier:
-        node = frontier.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        names.add(type(node).__name__)
-        frontier.extend(n for n, _ in node.next_functions)
+    names = autograd_node_names(outputs)
     if any(n.startswith("MkldnnRnnLayer") for n in names):
         return f"oneDNN aten::mkldnn_rnn_layer, {outputs.dtype}"
     if any(n.startswith("_LSTMFunction") for n in names):

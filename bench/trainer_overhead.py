@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from common import interleaved, markdown_table, set_threads, write_results
+from common import autograd_node_names, interleaved, markdown_table, set_threads, write_results
 from torch import Tensor, nn
 
 from recur import Recurrent
@@ -226,19 +226,6 @@ def lstm_step(layer: Recurrent, x: Tensor, precision: str) -> Tensor:
         outputs, _ = layer(x)                                                     # (B, T, H)
     outputs.float().sum().backward()
     return outputs
-
-
-def autograd_node_names(output: Tensor, limit: int = 10_000) -> set[str]:
-    """Type names of the autograd nodes behind ``output`` (a breadth-first walk)."""
-    names, seen, frontier = set(), set(), [output.grad_fn]
-    while frontier and len(seen) < limit:
-        node = frontier.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        names.add(type(node).__name__)
-        frontier.extend(next_node for next_node, _ in node.next_functions)
-    return names
 
 
 def lstm_path(layer: Recurrent, x: Tensor, precision: str) -> str:

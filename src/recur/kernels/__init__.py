@@ -53,6 +53,31 @@ def enabled() -> bool:
     return os.environ.get("RECUR_CPU_KERNELS", "1") != "0"
 
 
+def _build(name: str, sources: list[str], what: str, instead: str
+           ) -> tuple[ModuleType | None, str | None]:
+    """Compile (or load the cached build of) extension ``name``: (module, None), or
+    (None, reason) with a one-time warning that torch's ``instead`` is used."""
+    try:
+        from torch.utils.cpp_extension import load as load_extension
+
+        # a cached build loads in a second; say so only when it really compiles
+        notice = threading.Timer(3.0, print, args=(
+            f"recur: compiling the CPU {what} (once; about a minute)...",),
+            kwargs={"file": sys.stderr, "flush": True})
+        notice.start()
+        try:
+            return load_extension(name=name, sources=sources, extra_cflags=["-O3"],
+                                  verbose=False), None
+        finally:
+            notice.cancel()
+    except Exception as error:  # no compiler, no ninja, no headers: fall back
+        failed = f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}"
+        warnings.warn(f"recur's compiled CPU {what} could not be built ({failed}); using "
+                      f"torch's {instead} instead (same results, slower)", RuntimeWarning,
+                      stacklevel=4)
+        return None, failed
+
+
 def load() -> ModuleType | None:
     """The compiled extension (built on first call), or None if it cannot be built."""
     global _module, _failed
@@ -60,29 +85,12 @@ def load() -> ModuleType | None:
         return _module
     with _lock:
         if _module is None and _failed is None:
-            try:
-                from torch.utils.cpp_extension import load as load_extension
-
-                here = Path(__file__).parent
-                sources = [str(here / "recurrent_cpu.cpp"), str(here / "minimal_cpu.cpp")]
-                # a cached build loads in a second; say so only when it really compiles
-                notice = threading.Timer(3.0, print, args=(
-                    "recur: compiling the CPU kernels for GRU, Elman and minimal layers "
-                    "(once; about a minute)...",), kwargs={"file": sys.stderr, "flush": True})
-                notice.start()
-                try:
-                    _module = load_extension(name="recur_recurrent_cpu", sources=sources,
-                                             extra_cflags=["-O3"], verbose=False)
-                finally:
-                    notice.cancel()
-            except Exception as error:  # no compiler, no ninja, no headers: fall back
-                _failed = f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}"
-                warnings.warn(f"recur's compiled CPU kernels could not be built ({_failed}); "
-                              f"using torch's GRU/RNN kernels and the readable minGRU/minLSTM "
-                              f"scan instead (same results, slower)",
-                              RuntimeWarning, stacklevel=3)
+            here = Path(__file__).parent
+            _module, _failed = _build(
+                "recur_recurrent_cpu", [str(here / "recurrent_cpu.cpp"),
+                                        str(here / "minimal_cpu.cpp")],
+                "kernels for GRU, Elman and minimal layers", "GRU/RNN kernels")
     return _module
-
 
 def available() -> bool:
     """True when the compiled kernels are enabled and build (builds them if needed)."""
@@ -211,6 +219,12 @@ def load_lstm() -> ModuleType | None:
     global _lstm_module, _lstm_failed
     if _lstm_module is not None or _lstm_failed is not None:
         return _lstm_module
+    with _lock:
+        if _lstm_module is None and _lstm_failed is None:
+            _lstm_module, _lstm_failed = _build(
+                "recur_lstm_cpu", [str(Path(__file__).with_name("lstm_cpu.cpp"))],
+                "kernel for bf16 LSTM training", "LSTM kernel")
+    return _lstm_module
     with _lock:
         if _lstm_module is None and _lstm_failed is None:
             try:
