@@ -48,9 +48,10 @@ ROW_KEYS = ("config", "shape", "contender", "step_ms", "vs_fp32", "tokens_per_s"
 
 @contextmanager
 def recur_kernels(on: bool):
-    """Switch recur's compiled CPU kernels on or off (``RECUR_CPU_KERNELS``) for a block."""
+    """Switch recur's compiled CPU kernels on (``RECUR_CPU_KERNELS=always``: also with more
+    than one thread, where recur itself would pick oneDNN) or off for a block."""
     before = os.environ.get("RECUR_CPU_KERNELS")
-    os.environ["RECUR_CPU_KERNELS"] = "1" if on else "0"
+    os.environ["RECUR_CPU_KERNELS"] = "always" if on else "0"
     try:
         yield
     finally:

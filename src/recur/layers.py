@@ -244,9 +244,15 @@ class Recurrent(nn.Module):
         return kernels.available()
 
     def _use_compiled_lstm(self, x: Tensor) -> bool:
-        """recur's compiled LSTM loop for bf16 training on CPU: its GEMMs all run in bf16
-        (AMX) with fp32 gate math, where oneDNN's bf16 backward pass costs 3x its forward
-        (docs/benchmarks.md, "bf16 vs fp32"). fp32 training and inference keep oneDNN."""
+        """recur's compiled LSTM loop for bf16 training on CPU with one thread: its GEMMs all
+        run in bf16 (AMX) with fp32 gate math, where oneDNN's bf16 backward pass costs 3x its
+        forward. With two threads oneDNN's bf16 LSTM was the faster one (its per-step GEMMs
+        use prepacked weights), so it keeps those (docs/benchmarks.md, "bf16 vs fp32");
+        ``RECUR_CPU_KERNELS=always`` overrides. fp32 training and inference keep oneDNN."""
+        from recur import kernels
+
+        if torch.get_num_threads() > 1 and not kernels.forced():
+            return False
         if type(self.cells[0]) is not LSTM or not self.use_fused or x.device.type != "cpu" \
                 or not torch.is_autocast_enabled("cpu") \
                 or torch.get_autocast_dtype("cpu") != torch.bfloat16 \
@@ -254,8 +260,6 @@ class Recurrent(nn.Module):
                 or not (x.requires_grad or self.cells[0].weight_hh.requires_grad) \
                 or _exporting():
             return False
-        from recur import kernels
-
         return kernels.lstm_available()
 
     def _forward_by_layer(
@@ -281,7 +285,8 @@ class Recurrent(nn.Module):
                 direction_outputs.append(out)
                 for k, s in enumerate(state_T):
                     finals[k].append(s)
-            layer_input = torch.cat(direction_outputs, dim=-1)                  # (B, T, dirs·H)
+            layer_input = direction_outputs[0] if len(direction_outputs) == 1 \
+                else torch.cat(direction_outputs, dim=-1)                       # (B, T, dirs·H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
         outputs = layer_input

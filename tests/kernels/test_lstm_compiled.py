@@ -16,9 +16,18 @@ def _loss(out, h, c):
     return (out * weights).sum() + (h ** 2).sum() + (c.to(out.dtype) ** 3).sum()
 
 
+@pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
+def threads(request):
+    """Torch threads: with 3, the gate math of the 5 batch rows runs in 3 uneven blocks."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("options", [{}, {"single_bias": True}, {"bias": False},
                                      {"forget_bias": 1.0}])
-def test_forward_and_gradients_equal_the_readable_lstm(options):
+def test_forward_and_gradients_equal_the_readable_lstm(options, threads):
     torch.manual_seed(0)
     cell = Recurrent("lstm", 3, 4, **options).double().cells[0]
     x = torch.randn(5, 6, 3, dtype=torch.float64, requires_grad=True)
@@ -89,6 +98,15 @@ def test_dispatch_only_for_bf16_training_on_full_length_batches(monkeypatch):
         assert not Recurrent("gru", 2, 3)._use_compiled_lstm(x)
         monkeypatch.setenv("RECUR_CPU_KERNELS", "0")
         assert not layer._use_compiled_lstm(x)
+
+
+def test_more_than_one_thread_keeps_onednn_unless_forced(monkeypatch, threads):
+    layer = Recurrent("lstm", 2, 3)
+    x = torch.zeros(1, 4, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer._use_compiled_lstm(x) == (threads == 1)
+        monkeypatch.setenv("RECUR_CPU_KERNELS", "always")
+        assert layer._use_compiled_lstm(x)
 
 
 def test_switched_off_falls_back_to_onednn(monkeypatch):

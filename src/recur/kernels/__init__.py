@@ -53,6 +53,12 @@ def enabled() -> bool:
     return os.environ.get("RECUR_CPU_KERNELS", "1") != "0"
 
 
+def forced() -> bool:
+    """True when ``RECUR_CPU_KERNELS=always`` asks for the compiled kernels even where recur
+    measured torch's kernel to be faster (the bf16 LSTM with more than one thread)."""
+    return os.environ.get("RECUR_CPU_KERNELS") == "always"
+
+
 def _build(name: str, sources: list[str], what: str, instead: str
            ) -> tuple[ModuleType | None, str | None]:
     """Compile (or load the cached build of) extension ``name``: (module, None), or
@@ -91,6 +97,7 @@ def load() -> ModuleType | None:
                                         str(here / "minimal_cpu.cpp")],
                 "kernels for GRU, Elman and minimal layers", "GRU/RNN kernels")
     return _module
+
 
 def available() -> bool:
     """True when the compiled kernels are enabled and build (builds them if needed)."""
@@ -224,27 +231,6 @@ def load_lstm() -> ModuleType | None:
             _lstm_module, _lstm_failed = _build(
                 "recur_lstm_cpu", [str(Path(__file__).with_name("lstm_cpu.cpp"))],
                 "kernel for bf16 LSTM training", "LSTM kernel")
-    return _lstm_module
-    with _lock:
-        if _lstm_module is None and _lstm_failed is None:
-            try:
-                from torch.utils.cpp_extension import load as load_extension
-
-                source = Path(__file__).with_name("lstm_cpu.cpp")
-                notice = threading.Timer(3.0, print, args=(
-                    "recur: compiling the CPU kernel for bf16 LSTM training (once; about a "
-                    "minute)...",), kwargs={"file": sys.stderr, "flush": True})
-                notice.start()
-                try:
-                    _lstm_module = load_extension(name="recur_lstm_cpu", sources=[str(source)],
-                                                  extra_cflags=["-O3"], verbose=False)
-                finally:
-                    notice.cancel()
-            except Exception as error:  # no compiler, no ninja, no headers: fall back
-                _lstm_failed = f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}"
-                warnings.warn(f"recur's compiled LSTM kernel could not be built ({_lstm_failed}); "
-                              f"using torch's LSTM kernel instead (same results, slower)",
-                              RuntimeWarning, stacklevel=3)
     return _lstm_module
 
 
