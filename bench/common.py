@@ -36,6 +36,8 @@ from typing import NamedTuple
 
 import torch
 
+from recur.training import reuse_freed_memory
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BUSY_CORES = 0.1  # others' CPU use (in cores) above which a round counts as contended
 
@@ -200,6 +202,12 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+# Every bench process keeps freed memory for reuse, as recur's CLI and Trainer do
+# (recur.training.reuse_freed_memory: large tensors are not page-faulted in anew each step);
+# both sides of a comparison run in the same process, so they share the setting.
+REUSE_MEMORY = os.environ.get("RECUR_REUSE_MEMORY", "1") != "0" and reuse_freed_memory()
+
+
 def machine_info() -> dict[str, object]:
     """What the numbers depend on: CPU, cores, threads, torch and Python versions."""
     return {
@@ -209,6 +217,7 @@ def machine_info() -> dict[str, object]:
         "torch": torch.__version__,
         "mkldnn": torch.backends.mkldnn.is_available(),
         "python": platform.python_version(),
+        "reuse_freed_memory": REUSE_MEMORY,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 

@@ -283,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from recur.training.config import flush_denormals
 
         flush_denormals()  # before torch's thread pool starts, so every worker inherits it
+    if os.environ.get("RECUR_REUSE_MEMORY", "1") != "0":
+        from recur.training.config import reuse_freed_memory
+
+        reuse_freed_memory()  # before the first large tensor
     try:
         return int(args.run(args) or 0)
     except (CLIError, ValueError, OSError, KeyError, CheckpointError) as error:

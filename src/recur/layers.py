@@ -543,11 +543,12 @@ def run_compiled_cell(
     compiled CPU loop."""
     from recur import kernels
 
-    xw = cell.input_transform(x)                                   # (B, T, G·H): one GEMM
     if isinstance(cell, _MinimalCell):
         name = "mingru" if isinstance(cell, MinGRU) else "minlstm"
-        hs = kernels.minimal(name, xw, state[0], mask)             # (B, T, H)
+        xw = nn.functional.linear(x, cell.weight_ih)               # (B, T, G·H): one GEMM
+        hs = kernels.minimal(name, xw, state[0], mask, cell.bias_ih)   # (B, T, H)
         return hs, (hs[:, -1],)
+    xw = cell.input_transform(x)                                   # (B, T, G·H): one GEMM
     if isinstance(cell, GRU):
         outputs, h = kernels.gru(xw, state[0], mask, cell.weight_hh, cell.bias_hh)
     else:

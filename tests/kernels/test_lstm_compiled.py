@@ -16,15 +16,6 @@ def _loss(out, h, c):
     return (out * weights).sum() + (h ** 2).sum() + (c.to(out.dtype) ** 3).sum()
 
 
-@pytest.fixture(params=[1, 3], ids=["1-thread", "3-threads"])
-def threads(request):
-    """Torch threads: with 3, the gate math of the 5 batch rows runs in 3 uneven blocks."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("options", [{}, {"single_bias": True}, {"bias": False},
                                      {"forget_bias": 1.0}])
 def test_forward_and_gradients_equal_the_readable_lstm(options, threads):

@@ -35,6 +35,7 @@ from recur.training import TrainConfig
         ("checkpoint_every", 0, "checkpoint_every must be a positive int or None, got 0"),
         ("tbptt", "yes", "tbptt must be True or False, got 'yes'"),
         ("flush_denormals", 1, "flush_denormals must be True or False, got 1"),
+        ("reuse_memory", "no", "reuse_memory must be True or False, got 'no'"),
         ("monitor", "", "monitor must be a metric name, got ''"),
     ],
 )

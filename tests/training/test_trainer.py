@@ -2,7 +2,11 @@
 
 import json
 import math
+import platform
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,6 +131,46 @@ def test_fit_flushes_subnormals_on_cpu_unless_told_not_to(tmp_path, flush):
     Trainer(Regression(), config(max_steps=1, flush_denormals=flush, device="cpu"),
             tmp_path / "run").fit()
     assert subnormals_flushed() == flush
+
+
+RSS_DROP = """
+import sys, torch
+from recur.training import reuse_freed_memory
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+if sys.argv[1] == "on":
+    assert reuse_freed_memory()
+x = torch.ones(32 * 2**20)                          # 128 MiB, touched
+before = rss()
+del x
+print((before - rss()) / 2**20)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/statm").exists(),
+                    reason="glibc's malloc on Linux only")
+def test_reuse_freed_memory_keeps_a_freed_large_tensor_in_the_process():
+    """By default glibc unmaps a freed 128 MiB block at once (the next one page-faults anew);
+    after reuse_freed_memory() the block stays in the heap for the next allocation."""
+    def drop_mib(mode: str) -> float:
+        done = subprocess.run([sys.executable, "-c", RSS_DROP, mode], capture_output=True,
+                              text=True, check=True)
+        return float(done.stdout.strip().splitlines()[-1])
+
+    assert drop_mib("off") > 100
+    assert drop_mib("on") < 16
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_fit_reuses_freed_memory_on_cpu_unless_told_not_to(tmp_path, monkeypatch, reuse):
+    from recur.training import trainer
+
+    calls = []
+    monkeypatch.setattr(trainer, "reuse_freed_memory", lambda: calls.append(1) or True)
+    Trainer(Regression(), config(max_steps=1, reuse_memory=reuse, device="cpu"),
+            tmp_path / "run").fit()
+    assert bool(calls) == reuse
 
 
 def test_max_steps_stops_mid_epoch(tmp_path):
@@ -302,3 +346,18 @@ def test_the_cli_flushes_subnormals_first_unless_the_environment_says_0(monkeypa
         monkeypatch.setenv("RECUR_FLUSH_DENORMALS", env)
     assert cli.main(["bench", "--list"]) == 0
     assert subnormals_flushed() == flushed
+
+
+@pytest.mark.parametrize(("env", "reused"), [(None, True), ("0", False)])
+def test_the_cli_reuses_freed_memory_unless_the_environment_says_0(monkeypatch, env, reused):
+    from recur import cli
+    from recur.training import config as config_module
+
+    calls = []
+    monkeypatch.setattr(config_module, "reuse_freed_memory", lambda: calls.append(1) or True)
+    if env is None:
+        monkeypatch.delenv("RECUR_REUSE_MEMORY", raising=False)
+    else:
+        monkeypatch.setenv("RECUR_REUSE_MEMORY", env)
+    assert cli.main(["bench", "--list"]) == 0
+    assert bool(calls) == reused

@@ -21,7 +21,7 @@ warns once and uses torch's kernels instead: the numbers are the same, only slow
 
     from recur.kernels import available, gru, elman, minimal
     hs, h_T = gru(xw, h0, mask, w_hh, b_hh)      # xw (B, T, 3H) = x W_ihᵀ + b_ih
-    hs = minimal("mingru", xw, h0, mask)          # xw (B, T, 2H) = x W_ihᵀ + b_ih
+    hs = minimal("mingru", xw, h0, mask, b_ih)    # xw (B, T, 2H) = x W_ihᵀ
 
 Tested equal to the readable path (``cell.recur`` step by step) in float64, with
 ``torch.autograd.gradcheck`` on the backward pass.
@@ -29,6 +29,7 @@ Tested equal to the readable path (``cell.recur`` step by step) in float64, with
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
@@ -72,7 +73,11 @@ def _build(name: str, sources: list[str], what: str, instead: str
             kwargs={"file": sys.stderr, "flush": True})
         notice.start()
         try:
-            return load_extension(name=name, sources=sources, extra_cflags=["-O3"],
+            # torch's build cache hashes the sources only: add the shared headers' hash
+            headers = hashlib.sha256(b"".join(
+                path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.h"))))
+            flags = ["-O3", f"-DRECUR_HEADERS_SHA256={headers.hexdigest()[:16]}"]
+            return load_extension(name=name, sources=sources, extra_cflags=flags,
                                   verbose=False), None
         finally:
             notice.cancel()
@@ -149,36 +154,39 @@ class _ElmanFunction(torch.autograd.Function):
 
 class _MinimalFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xw, h0, mask, kind):                                  # xw (B, T, G·H)
-        hs, gates = load().minimal_forward(xw, h0, mask, kind)
-        ctx.save_for_backward(xw, h0, mask, hs, gates)
+    def forward(ctx, xw, h0, mask, bias, kind):                            # xw (B, T, G·H)
+        hs, gates = load().minimal_forward(xw, h0, mask, bias, kind)
+        ctx.save_for_backward(xw, h0, mask, bias, hs, gates)
         ctx.kind = kind
         return hs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs):
-        xw, h0, mask, hs, gates = ctx.saved_tensors
-        grad_xw, grad_h0 = load().minimal_backward(grad_hs.contiguous(), xw, h0, mask, hs,
-                                                   gates, ctx.kind)
-        return grad_xw, grad_h0, None, None
+        xw, h0, mask, bias, hs, gates = ctx.saved_tensors
+        grad_xw, grad_h0, grad_bias = load().minimal_backward(
+            grad_hs.contiguous(), xw, h0, mask, bias, hs, gates, ctx.kind)
+        return grad_xw, grad_h0, None, grad_bias, None
 
 
-def minimal(cell: str, xw: Tensor, h0: Tensor, mask: Tensor | None) -> Tensor:
+def minimal(cell: str, xw: Tensor, h0: Tensor, mask: Tensor | None,
+            bias: Tensor | None = None) -> Tensor:
     """minGRU or minLSTM (``recur.cells.minimal``) over a sequence: gates, candidate, scan.
 
     Args:
         cell: ``"mingru"`` (xw rows z, h̃) or ``"minlstm"`` (rows f, i, h̃).
-        xw: (B, T, G·H) = x W_ihᵀ + b_ih.
+        xw: (B, T, G·H) = x W_ihᵀ, without the bias.
         h0: (B, H), the same dtype (float32 or float64).
         mask: (B, T) bool, False at padded steps (the state is carried), or None.
+        bias: (G·H,) = b_ih, added inside the loop (cheaper than in the GEMM), or None.
 
     Returns:
         (B, T, H): h_1 … h_T.
     """
     keep = xw.new_empty(0, dtype=torch.uint8) if mask is None \
         else mask.to(torch.uint8).contiguous()                             # (B, T)
-    return _MinimalFunction.apply(xw.contiguous(), h0.contiguous(), keep, MINIMAL_KINDS[cell])
+    return _MinimalFunction.apply(xw.contiguous(), h0.contiguous(), keep,
+                                  _bias(bias, xw), MINIMAL_KINDS[cell])
 
 
 def gru(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tensor | None

@@ -25,14 +25,15 @@
 
 #include <torch/extension.h>
 
-#include <ATen/Parallel.h>
-
-#include <algorithm>
 #include <vector>
+
+#include "row_blocks.h"
 
 namespace {
 
 using at::Tensor;
+using recur::for_row_blocks;
+using recur::row_blocks;
 
 // Calls f(io_t{}, acc_t{}): the GEMM dtype and the dtype of the gate math and cell state.
 template <typename F>
@@ -44,21 +45,6 @@ void dispatch_lstm(at::ScalarType type, const F& f) {
     default: TORCH_CHECK(false, "recur's LSTM kernel takes float64, float32 or bfloat16, got ",
                          type);
   }
-}
-
-// Splits the batch rows [0, B) into one contiguous block per thread and calls
-// f(block, b0, b1) for each, in parallel. The per-step GEMMs already use every thread; this
-// spreads the gate math (one pass per step, serial otherwise) over them too. Each block owns
-// its rows, so the blocks write disjoint memory; `block` indexes per-block partial sums.
-template <typename F>
-void for_row_blocks(int64_t B, int64_t blocks, const F& f) {
-  at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
-    for (int64_t k = first; k < last; ++k) f(k, k * B / blocks, (k + 1) * B / blocks);
-  });
-}
-
-int64_t row_blocks(int64_t B) {
-  return std::max<int64_t>(1, std::min<int64_t>(B, at::get_num_threads()));
 }
 
 }  // namespace

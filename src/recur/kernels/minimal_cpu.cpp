@@ -1,7 +1,7 @@
 // minGRU and minLSTM on CPU: the gates, the candidate and the linear scan
 // h_t = a_t ⊙ h_{t−1} + b_t in one pass over time, and the backward pass in one reverse pass.
 //
-// Why: after the one input GEMM (xw = x W_ihᵀ + b_ih, done outside by autograd) the
+// Why: after the one input GEMM (xw = x W_ihᵀ, done outside by autograd) the
 // readable path runs about ten whole-sequence elementwise ops (σ, 1 − z, z ⊙ h̃, masks, …)
 // and a Python loop of T steps, each op a full pass over (B, T, H) memory; at T = 4096 that
 // is about a third of a training step (../../docs/benchmarks.md). Here one ATen σ pass
@@ -12,11 +12,17 @@
 // element it streams through memory, and a build cached in a shared folder must not depend
 // on the CPU that compiled it (whether AVX-512 would pay off here was not measured).
 //
+// The input bias b_ih is added here, not by the GEMM: an addmm first copies the broadcast
+// bias into its whole (B, T, G·H) output, and its gradient is then one more pass summing
+// ∂L/∂xw over (B, T); here the bias rides along with the loops that read xw anyway, and
+// its gradient is summed per block of batch rows (row_blocks.h) inside the backward loop.
+//
 // Layout: batch-major, as the input GEMM writes it — xw (B, T, G·H), h0 (B, H), mask (B, T)
 // uint8 (1 at real steps; a padded step carries the state, a = 1, b = 0) or an empty
-// tensor; outputs hs (B, T, H). Sequences are independent, so the loop over b runs in
-// parallel (at::parallel_for) when torch has more than one thread.
+// tensor; bias (G·H) or an empty tensor; outputs hs (B, T, H). Sequences are independent,
+// so the loop over b runs in one block of rows per thread when torch has more than one.
 //
+// With the bias added (xz + b_z and so on; written xz below):
 // minGRU (G = 2, rows z, h̃):     z = σ(xz),  a = 1 − z,  b = z ⊙ h̃
 // minLSTM (G = 3, rows f, i, h̃):  f = σ(xf), i = σ(xi), f' = f / (f + i), i' = i / (f + i),
 //                                 a = f',  b = i' ⊙ h̃
@@ -24,23 +30,26 @@
 //   minGRU:  ∂L/∂h̃ = g z,  ∂L/∂z = g (h̃ − h_{t−1}),  ∂L/∂xz = ∂L/∂z · z (1 − z)
 //   minLSTM: q = g (h̃ − h_{t−1}) (= ∂L/∂i' − ∂L/∂f'),  ∂L/∂h̃ = g i',
 //            ∂L/∂xf = −q f' i' (1 − f),  ∂L/∂xi = q f' i' (1 − i)
-//   both:    ∂L/∂h_0 = a_1 ⊙ g_1
+//   both:    ∂L/∂h_0 = a_1 ⊙ g_1,  ∂L/∂bias = Σ_{b,t} ∂L/∂xw
 
 #include <torch/extension.h>
 
-#include <ATen/Parallel.h>
-
 #include <vector>
+
+#include "row_blocks.h"
 
 namespace {
 
 using at::Tensor;
+using recur::for_row_blocks;
+using recur::row_blocks;
 
 enum Kind : int64_t { kMinGRU = 0, kMinLSTM = 1 };
 
 int64_t num_gates(int64_t kind) { return kind == kMinGRU ? 2 : 3; }
 
-void check_inputs(const Tensor& xw, const Tensor& h0, const Tensor& mask, int64_t kind) {
+void check_inputs(const Tensor& xw, const Tensor& h0, const Tensor& mask, const Tensor& bias,
+                  int64_t kind) {
   TORCH_CHECK(kind == kMinGRU || kind == kMinLSTM, "kind must be 0 (minGRU) or 1 (minLSTM)");
   TORCH_CHECK(xw.dim() == 3 && xw.is_contiguous(), "xw must be a contiguous (B, T, G·H) tensor");
   TORCH_CHECK(h0.dim() == 2 && h0.is_contiguous() && h0.size(0) == xw.size(0) &&
@@ -51,6 +60,10 @@ void check_inputs(const Tensor& xw, const Tensor& h0, const Tensor& mask, int64_
                   (mask.scalar_type() == at::kByte && mask.is_contiguous() &&
                    mask.size(0) == xw.size(0) && mask.size(1) == xw.size(1)),
               "mask must be a contiguous (B, T) uint8 tensor or empty");
+  TORCH_CHECK(bias.numel() == 0 || (bias.dim() == 1 && bias.is_contiguous() &&
+                                    bias.size(0) == xw.size(2) &&
+                                    bias.scalar_type() == xw.scalar_type()),
+              "bias must be a contiguous (G·H) tensor of xw's dtype or empty");
 }
 
 }  // namespace
@@ -58,40 +71,49 @@ void check_inputs(const Tensor& xw, const Tensor& h0, const Tensor& mask, int64_
 // Returns (hs (B, T, H), gates (B, T, (G − 1)·H)): σ of the gate pre-activations, saved for
 // the backward pass (z for minGRU; f, i for minLSTM).
 std::vector<Tensor> minimal_forward(const Tensor& xw, const Tensor& h0, const Tensor& mask,
-                                    int64_t kind) {
+                                    const Tensor& bias, int64_t kind) {
   at::AutoDispatchBelowADInplaceOrView below_autograd;
   at::NoGradGuard no_grad;
-  check_inputs(xw, h0, mask, kind);
+  check_inputs(xw, h0, mask, bias, kind);
   const int64_t B = xw.size(0), T = xw.size(1), H = h0.size(1), G = num_gates(kind);
   const bool masked = mask.defined() && mask.numel() > 0;
+  const bool has_bias = bias.numel() > 0;
   Tensor gates = at::empty({B, T, (G - 1) * H}, xw.options());
-  at::sigmoid_out(gates, xw.narrow(2, 0, (G - 1) * H));
+  if (has_bias) {
+    at::add_out(gates, xw.narrow(2, 0, (G - 1) * H), bias.narrow(0, 0, (G - 1) * H));
+    gates.sigmoid_();
+  } else {
+    at::sigmoid_out(gates, xw.narrow(2, 0, (G - 1) * H));
+  }
   Tensor hs = at::empty({B, T, H}, xw.options());
   AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "minimal_forward", [&] {
     const scalar_t* x = xw.data_ptr<scalar_t>();
     const scalar_t* s = gates.data_ptr<scalar_t>();
     const scalar_t* start = h0.data_ptr<scalar_t>();
     const uint8_t* keep = masked ? mask.data_ptr<uint8_t>() : nullptr;
+    const std::vector<scalar_t> zeros(H, scalar_t(0));
+    const scalar_t* __restrict__ cand_bias =
+        has_bias ? bias.data_ptr<scalar_t>() + (G - 1) * H : zeros.data();
     scalar_t* out = hs.data_ptr<scalar_t>();
-    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    for_row_blocks(B, row_blocks(B), [&](int64_t, int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         for (int64_t t = 0; t < T; ++t) {
           const int64_t row = b * T + t;
           const scalar_t* __restrict__ h_prev = t > 0 ? out + (row - 1) * H : start + b * H;
           scalar_t* __restrict__ h = out + row * H;
-          const scalar_t* __restrict__ cand = x + row * G * H + (G - 1) * H;   // h̃_t
+          const scalar_t* __restrict__ cand = x + row * G * H + (G - 1) * H;   // h̃_t − b_h̃
           const scalar_t* __restrict__ gate = s + row * (G - 1) * H;
           if (keep && !keep[row]) {                                  // padded: carry
             for (int64_t j = 0; j < H; ++j) h[j] = h_prev[j];
           } else if (kind == kMinGRU) {
             for (int64_t j = 0; j < H; ++j) {
               const scalar_t z = gate[j];
-              h[j] = (scalar_t(1) - z) * h_prev[j] + z * cand[j];
+              h[j] = (scalar_t(1) - z) * h_prev[j] + z * (cand[j] + cand_bias[j]);
             }
           } else {
             for (int64_t j = 0; j < H; ++j) {
               const scalar_t f = gate[j], i = gate[H + j], total = f + i;
-              h[j] = (f / total) * h_prev[j] + (i / total) * cand[j];
+              h[j] = (f / total) * h_prev[j] + (i / total) * (cand[j] + cand_bias[j]);
             }
           }
         }
@@ -101,19 +123,23 @@ std::vector<Tensor> minimal_forward(const Tensor& xw, const Tensor& h0, const Te
   return {hs, gates};
 }
 
-// Returns (grad_xw (B, T, G·H), grad_h0 (B, H)). grad_hs (B, T, H) contiguous.
+// Returns (grad_xw (B, T, G·H), grad_h0 (B, H), grad_bias (G·H) or an empty tensor).
+// grad_hs (B, T, H) contiguous.
 std::vector<Tensor> minimal_backward(const Tensor& grad_hs, const Tensor& xw, const Tensor& h0,
-                                     const Tensor& mask, const Tensor& hs, const Tensor& gates,
-                                     int64_t kind) {
+                                     const Tensor& mask, const Tensor& bias, const Tensor& hs,
+                                     const Tensor& gates, int64_t kind) {
   at::AutoDispatchBelowADInplaceOrView below_autograd;
   at::NoGradGuard no_grad;
-  check_inputs(xw, h0, mask, kind);
+  check_inputs(xw, h0, mask, bias, kind);
   TORCH_CHECK(grad_hs.is_contiguous() && grad_hs.sizes() == hs.sizes(),
               "grad_hs must be contiguous and shaped as hs");
   const int64_t B = xw.size(0), T = xw.size(1), H = h0.size(1), G = num_gates(kind);
   const bool masked = mask.defined() && mask.numel() > 0;
+  const bool has_bias = bias.numel() > 0;
+  const int64_t blocks = row_blocks(B);
   Tensor grad_xw = at::empty_like(xw);
   Tensor grad_h0 = at::empty_like(h0);
+  Tensor grad_bias_blocks = at::zeros({blocks, G * H}, xw.options());  // per-block sums
   AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "minimal_backward", [&] {
     const scalar_t* x = xw.data_ptr<scalar_t>();
     const scalar_t* s = gates.data_ptr<scalar_t>();
@@ -121,9 +147,14 @@ std::vector<Tensor> minimal_backward(const Tensor& grad_hs, const Tensor& xw, co
     const scalar_t* out = hs.data_ptr<scalar_t>();
     const scalar_t* dout = grad_hs.data_ptr<scalar_t>();
     const uint8_t* keep = masked ? mask.data_ptr<uint8_t>() : nullptr;
+    const std::vector<scalar_t> zeros(H, scalar_t(0));
+    const scalar_t* __restrict__ cand_bias =
+        has_bias ? bias.data_ptr<scalar_t>() + (G - 1) * H : zeros.data();
     scalar_t* dx = grad_xw.data_ptr<scalar_t>();
     scalar_t* dstart = grad_h0.data_ptr<scalar_t>();
-    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    scalar_t* dbias_blocks = grad_bias_blocks.data_ptr<scalar_t>();
+    for_row_blocks(B, blocks, [&](int64_t block, int64_t begin, int64_t end) {
+      scalar_t* __restrict__ db = dbias_blocks + block * G * H;
       for (int64_t b = begin; b < end; ++b) {
         // carry = a_{t+1} ⊙ g_{t+1}, the part of ∂L/∂h_t that comes from later steps
         scalar_t* __restrict__ carry = dstart + b * H;
@@ -141,18 +172,25 @@ std::vector<Tensor> minimal_backward(const Tensor& grad_hs, const Tensor& xw, co
           } else if (kind == kMinGRU) {
             for (int64_t j = 0; j < H; ++j) {
               const scalar_t g = direct[j] + carry[j], z = gate[j];
-              d[j] = g * (cand[j] - h_prev[j]) * z * (scalar_t(1) - z);   // ∂L/∂xz
+              const scalar_t dz = g * (cand[j] + cand_bias[j] - h_prev[j]) * z * (scalar_t(1) - z);
+              d[j] = dz;                                                  // ∂L/∂xz
               d[H + j] = g * z;                                           // ∂L/∂h̃
+              db[j] += dz;
+              db[H + j] += g * z;
               carry[j] = (scalar_t(1) - z) * g;                           // a_t ⊙ g_t
             }
           } else {
             for (int64_t j = 0; j < H; ++j) {
               const scalar_t g = direct[j] + carry[j], f = gate[j], i = gate[H + j];
               const scalar_t total = f + i, f_norm = f / total, i_norm = i / total;
-              const scalar_t q = g * (cand[j] - h_prev[j]) * f_norm * i_norm;
-              d[j] = -q * (scalar_t(1) - f);                              // ∂L/∂xf
-              d[H + j] = q * (scalar_t(1) - i);                           // ∂L/∂xi
+              const scalar_t q = g * (cand[j] + cand_bias[j] - h_prev[j]) * f_norm * i_norm;
+              const scalar_t df = -q * (scalar_t(1) - f), di = q * (scalar_t(1) - i);
+              d[j] = df;                                                  // ∂L/∂xf
+              d[H + j] = di;                                              // ∂L/∂xi
               d[2 * H + j] = g * i_norm;                                  // ∂L/∂h̃
+              db[j] += df;
+              db[H + j] += di;
+              db[2 * H + j] += g * i_norm;
               carry[j] = f_norm * g;                                      // a_t ⊙ g_t
             }
           }
@@ -160,7 +198,7 @@ std::vector<Tensor> minimal_backward(const Tensor& grad_hs, const Tensor& xw, co
       }
     });
   });
-  return {grad_xw, grad_h0};
+  return {grad_xw, grad_h0, has_bias ? grad_bias_blocks.sum(0) : Tensor()};
 }
 
 void register_minimal(pybind11::module& m) {

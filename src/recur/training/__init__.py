@@ -14,7 +14,7 @@ from recur.training.checkpoint import (
     read_config,
     save_checkpoint,
 )
-from recur.training.config import TrainConfig, flush_denormals
+from recur.training.config import TrainConfig, flush_denormals, reuse_freed_memory
 from recur.training.plot import plot_run
 from recur.training.task import StepOutput, Task, get_loader, mean_loss, register_task
 from recur.training.tbptt import detach_state, map_tensors, stream_windows
@@ -40,6 +40,7 @@ __all__ = [
     "TrainingDiverged",
     "detach_state",
     "flush_denormals",
+    "reuse_freed_memory",
     "get_loader",
     "learning_rate",
     "run_training",

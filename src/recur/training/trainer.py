@@ -53,7 +53,7 @@ from tqdm import tqdm
 
 from recur.training import checkpoint, distributed
 from recur.training.checkpoint import CheckpointError
-from recur.training.config import TrainConfig, flush_denormals
+from recur.training.config import TrainConfig, flush_denormals, reuse_freed_memory
 from recur.training.task import StepOutput, Task
 from recur.training.tbptt import detach_state, map_tensors
 
@@ -176,6 +176,8 @@ class Trainer:
         cfg, st = self.config, self.state
         if cfg.flush_denormals and self.device.type == "cpu":
             flush_denormals()
+        if cfg.reuse_memory and self.device.type == "cpu":
+            reuse_freed_memory()
         self._session_start, self._elapsed_before = time.monotonic(), st.elapsed_s
         self._reset_interval()
         self._bar = self._progress_bar()
