@@ -10,7 +10,12 @@ test part. Every method sees only the training part:
   (none / log) with ``--backtest-ensemble`` members per model, then whether the winner
   trains for ``--steps`` or for each of ``--tune-steps``; the chosen settings are trained on
   the whole training part as an ensemble of ``--ensemble`` members (seeds × the input
-  lengths ½, 1 and 1½ × the default, ``--lengths ladder``) and forecast the test part once.
+  lengths ½, 1 and 1½ × the default, ``--lengths ladder``) and forecast the test part once;
+* recur ``--global`` (recur/tasks/forecast_global.py): one forecaster trained on the
+  windows of every series' training part (each scaled on its own), backtested on the same
+  folds inside all training parts at once to pick the anchor (``--anchors``) and the
+  series one-hot (``--series-id``), then per series whether the RNN's forecast is used
+  alone or averaged with seasonal naive or ETS; the winner forecasts every test part.
 
 It prints a markdown table of test MASE per series (and how many series recur beats
 seasonal naive on) and writes bench/results/forecast.json. Run from the repository root
@@ -21,6 +26,8 @@ use /work/shared/bin/longrun):
     .venv/bin/python bench/forecast.py                        # the whole panel
     .venv/bin/python bench/forecast.py --series airline,lynx --no-baselines --steps 100
     .venv/bin/python bench/forecast.py --reuse-baselines bench/results/forecast_v1.json
+    .venv/bin/python bench/forecast.py --global --reuse-baselines bench/results/forecast.json \
+        --reuse-methods naive,seasonal_naive,ets,arima --out bench/results/forecast_global.json
 """
 
 from __future__ import annotations
