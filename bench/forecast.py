@@ -143,6 +143,13 @@ def run_global(names: list[str], args: argparse.Namespace, runs: Path,
                                         say=lambda line: print(line, flush=True))
     seconds = time.perf_counter() - start
     best = min(choice.backtests, key=lambda r: r.mase) if choice.backtests else None
+
+    def backtest_mase(name: str, partner: str) -> float | None:
+        """The chosen forecast's mean backtest MASE (None when nothing was backtested)."""
+        if choice.partner_scores:
+            return choice.partner_scores[name][partner]
+        return float(np.mean(best.series[name])) if best else None
+
     for series, partner, row in zip(panel, choice.partners, rows, strict=True):
         metrics, alone = model.evaluate(series), model.evaluate(series, partner="none")
         row["mase"]["recur"], row["smape"]["recur"] = metrics["mase"], metrics["smape"]
@@ -152,11 +159,7 @@ def run_global(names: list[str], args: argparse.Namespace, runs: Path,
         row["chosen"] = {"anchor": settings.anchor, "transform": settings.transform,
                          "series_id": choice.candidate.series_id, "steps": settings.steps,
                          "input_lengths": list(settings.input_lengths or ()),
-                         "partner": partner,
-                         "backtest_mase": (choice.partner_scores[series.name][partner]
-                                           if choice.partner_scores else
-                                           float(np.mean(best.series[series.name]))
-                                           if best else None)}
+                         "partner": partner, "backtest_mase": backtest_mase(series.name, partner)}
         row["partner_backtest"] = choice.partner_scores.get(series.name, {})
         row["backtest"] = [{"anchor": r.candidate.settings.anchor,
                             "series_id": r.candidate.series_id,
