@@ -168,8 +168,8 @@ class GlobalForecastTask(Task):
                              data.horizons[i], anchor=data.anchor, period=data.periods[i])
             if not len(w.origins):
                 raise ValueError(f"series {series.name!r}: its training part ({n} values) holds "
-                                 f"no window of input_length {data.input_length} (or its "
-                                 f"period, with a seasonal anchor) + horizon {data.horizons[i]}")
+                                 f"no window of input_length {data.input_length} (its period "
+                                 f"more with seasonal_diff) + horizon {data.horizons[i]}")
             pad = ((0, 0), (0, H - data.horizons[i]))
             parts.append((w.inputs, np.pad(w.future, (*pad, (0, 0))), np.pad(w.targets, pad),
                           np.pad(np.ones_like(w.targets), pad)))
