@@ -182,8 +182,24 @@ def test_seasonal_anchor_targets_are_corrections_to_seasonal_naive():
     np.testing.assert_array_equal(w.inputs[2, :, 0], z[o - 3 : o] - z[o - 1])
 
 
+def test_seasonal_diff_inputs_are_seasonal_differences():
+    """``seasonal_diff``: targets as ``seasonal``, inputs z[s] - z[s - m], so a window needs
+    L + m values behind its origin."""
+    z = np.random.default_rng(0).normal(size=40)
+    w = make_windows(z, np.zeros((40, 0), np.float32), 3, 5, anchor="seasonal_diff", period=4)
+    seasonal = make_windows(z, np.zeros((40, 0), np.float32), 3, 5, anchor="seasonal", period=4,
+                            origins=w.origins)
+    assert w.origins[0] == 7
+    o = w.origins[2]
+    np.testing.assert_allclose(w.inputs[2, :, 0], z[o - 3 : o] - z[o - 7 : o - 4], rtol=1e-6)
+    np.testing.assert_array_equal(w.baseline, seasonal.baseline)
+    np.testing.assert_array_equal(w.targets, seasonal.targets)
+    with pytest.raises(ValueError, match="needs 7"):
+        last_window(z[:6], np.zeros((11, 0), np.float32), 3, 5, anchor="seasonal_diff", period=4)
+
+
 @pytest.mark.parametrize("transform", ["none", "log"])
-@pytest.mark.parametrize("anchor", ["none", "last", "seasonal"])
+@pytest.mark.parametrize("anchor", ["none", "last", "seasonal", "seasonal_diff"])
 def test_every_anchor_and_transform_inverts_exactly(anchor, transform):
     """The three target transforms — level, difference from the last value, difference
     from the value one season ago — invert back to the series: baseline + target, unscaled,
@@ -199,7 +215,7 @@ def test_every_anchor_and_transform_inverts_exactly(anchor, transform):
     zero = scaler.invert(w.baseline)                             # a zero correction
     if anchor == "last":
         expected = np.repeat(y[w.origins - 1][:, None], 6, axis=1)
-    elif anchor == "seasonal":
+    elif anchor in ("seasonal", "seasonal_diff"):
         expected = y[w.origins[:, None] - 12 + np.arange(6)]
     else:
         expected = np.full((len(w.origins), 6), scaler.invert(np.zeros(1))[0])

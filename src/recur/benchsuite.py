@@ -77,6 +77,14 @@ SUITES: dict[str, Suite] = {
                       ("--reuse-baselines", "bench/results/forecast_v1.json"),
                       ("--series", "airline", "--no-baselines", "--steps", "20", "--folds", "1",
                        "--ensemble", "1")),
+    "forecast_global": Suite("forecast.py", "forecasting panel with one global recur model "
+                             "(backtest-chosen partner per series) vs the same baselines",
+                             ("--global", "--reuse-baselines", "bench/results/forecast.json",
+                              "--reuse-methods", "naive,seasonal_naive,ets,arima"),
+                             ("--global", "--series", "airline,lynx", "--no-baselines",
+                              "--steps", "10", "--folds", "1", "--ensemble", "1",
+                              "--backtest-ensemble", "1", "--anchors", "seasonal_diff",
+                              "--series-id", "yes")),
 }
 
 # Where an editable install's source tree is (src/recur/benchsuite.py -> the checkout); in a

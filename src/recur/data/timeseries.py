@@ -473,18 +473,28 @@ def covariates(kind: str, positions: np.ndarray, period: int, dates: np.ndarray 
 # -- windows ----------------------------------------------------------------------------------
 
 
-ANCHORS = ("none", "last", "seasonal")
+ANCHORS = ("none", "last", "seasonal", "seasonal_diff")
+
+
+def first_origin(input_length: int, anchor: str, period: int) -> int:
+    """The first position a window's targets can start at: its input needs
+    ``input_length`` values, a seasonal baseline one period, seasonal-difference inputs
+    ``input_length + period``."""
+    if anchor == "seasonal_diff":
+        return input_length + period
+    return max(input_length, period if anchor == "seasonal" else 0)
 
 
 class Windows(NamedTuple):
     """(input, target) windows cut from one scaled array.
 
     inputs: (N, L, 1 + K) — the scaled value (minus the last input value unless the anchor
-        is ``none``), then K covariates.
+        is ``none``; its seasonal difference with ``seasonal_diff``), then K covariates.
     future: (N, h, K) — the covariates of the target steps (known in advance).
     targets: (N, h) — the scaled targets minus ``baseline``.
     baseline: (N, h) float64 — what the model's output is added to: 0 (``none``), the last
-        input value (``last``) or the seasonal naive forecast from the origin (``seasonal``);
+        input value (``last``) or the seasonal naive forecast from the origin (``seasonal``,
+        ``seasonal_diff``);
         kept in float64 so a zero correction inverts to the baseline forecast exactly.
     origins: (N,) — index of the first target step in the source array.
     """
@@ -509,13 +519,16 @@ def make_windows(z: np.ndarray, cov: np.ndarray, input_length: int, horizon: int
         origins: first target index of each window (default: every valid t up to N - h).
         anchor: ``last`` — inputs and targets relative to the last input value (level-free);
             ``seasonal`` — inputs as ``last``, targets relative to the seasonal naive forecast
-            ``z[t - m + (k mod m)]`` (the model learns a correction to it); ``none``.
-        period: m, for the seasonal anchor.
+            ``z[t - m + (k mod m)]`` (the model learns a correction to it);
+            ``seasonal_diff`` — targets as ``seasonal``, inputs the seasonal differences
+            ``z[s] - z[s - m]`` (what the correction to seasonal naive follows from, as in a
+            seasonal AR on the seasonally differenced series); ``none``.
+        period: m, for the seasonal anchors.
     """
     if anchor not in ANCHORS:
         raise ValueError(f"anchor must be one of {', '.join(ANCHORS)}, got {anchor!r}")
     N = len(z)
-    first = max(input_length, period if anchor == "seasonal" else 0)
+    first = first_origin(input_length, anchor, period)
     if origins is None:
         origins = np.arange(first, N - horizon + 1)
     origins = np.asarray(origins, dtype=np.int64)
@@ -525,12 +538,15 @@ def make_windows(z: np.ndarray, cov: np.ndarray, input_length: int, horizon: int
     past = origins[:, None] + np.arange(-input_length, 0)[None, :]     # (N, L)
     ahead = origins[:, None] + np.arange(horizon)[None, :]              # (N, h)
     last = z[origins - 1] if anchor != "none" else np.zeros(len(origins))
-    if anchor == "seasonal":
+    if anchor in ("seasonal", "seasonal_diff"):
         season = origins[:, None] - period + (np.arange(horizon) % period)[None, :]
         baseline = z[season]                                            # (N, h)
     else:
         baseline = np.repeat(last[:, None], horizon, axis=1)            # (N, h)
-    x = z[past] - last[:, None]
+    if anchor == "seasonal_diff":
+        x = z[past] - z[past - period]                                  # (N, L)
+    else:
+        x = z[past] - last[:, None]                                     # (N, L)
     inputs = np.concatenate([x[:, :, None], cov[past]], axis=2).astype(np.float32)
     return Windows(inputs, cov[ahead].astype(np.float32),
                    (z[ahead] - baseline).astype(np.float32), baseline.astype(np.float64),
@@ -542,7 +558,7 @@ def last_window(z: np.ndarray, cov: np.ndarray, input_length: int, horizon: int,
     """The one window whose input is the last ``input_length`` values of z (targets zero):
     what a forecast from the end of z reads. ``cov`` must cover len(z) + horizon steps."""
     N = len(z)
-    need = max(input_length, period if anchor == "seasonal" else 0)
+    need = first_origin(input_length, anchor, period)
     if N < need:
         raise ValueError(f"the series has {N} values before the forecast origin, the model "
                          f"needs {need}")

@@ -95,16 +95,22 @@ class ForecasterConfig:
         return cls(**data)
 
 
-def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
+def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor,
+                 mask: Tensor | None = None) -> Tensor:
     """Mean pinball loss.
 
     Args:
         pred: (B, h, Q) quantile forecasts.
         target: (B, h) true values.
         quantiles: (Q,) the levels q.
+        mask: (B, h) 1 for the steps that count, 0 for padding (a global model pads the
+            targets of its shorter-horizon series); None: every step counts.
     """
     diff = target.unsqueeze(-1) - pred                                      # (B, h, Q)
-    return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
+    loss = torch.maximum(quantiles * diff, (quantiles - 1) * diff)          # (B, h, Q)
+    if mask is None:
+        return loss.mean()
+    return (loss * mask.unsqueeze(-1)).sum() / (mask.sum() * len(quantiles))
 
 
 class _Member(nn.Module):
@@ -187,7 +193,9 @@ class Forecaster(nn.Module):
         # Averaged quantiles can cross; sort them so intervals stay ordered.
         return out.sort(dim=-1).values
 
-    def loss(self, x: Tensor, future: Tensor, target: Tensor) -> Tensor:
-        """Sum over members of each member's mean pinball loss."""
+    def loss(self, x: Tensor, future: Tensor, target: Tensor,
+             mask: Tensor | None = None) -> Tensor:
+        """Sum over members of each member's mean pinball loss (over the steps ``mask``
+        keeps, (B, h), if given)."""
         outs = self.member_outputs(x, future)
-        return sum(pinball_loss(o, target, self.quantile_levels) for o in outs.unbind(0))
+        return sum(pinball_loss(o, target, self.quantile_levels, mask) for o in outs.unbind(0))

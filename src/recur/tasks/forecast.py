@@ -45,6 +45,7 @@ from recur.data.timeseries import (
     check_horizon,
     covariate_count,
     covariates,
+    first_origin,
     last_window,
     load_series,
     make_windows,
@@ -149,7 +150,7 @@ class ForecastTask(Task):
         self.data, self.model_config, self.series, self.seed = data, model, series, seed
         self.scaler = Scaler.fit(train, data.transform)
         z = self.scaler.apply(train)
-        first = max(data.input_length, data.period if data.anchor == "seasonal" else 0)
+        first = first_origin(data.input_length, data.anchor, data.period)
         if len(z) < first + data.horizon:
             raise ValueError(f"input_length {data.input_length} (or the period, with a seasonal "
                              f"anchor) + horizon {data.horizon} is longer than the training "
@@ -241,18 +242,25 @@ class ForecastModel:
         with naive and seasonal-naive MASE on the same split for reference."""
         h = self.data.horizon
         check_horizon(series, h)
-        train, test = series.values[:-h], series.values[-h:]
-        prediction = self.forecast(series, end=len(series) - h)
-        metrics = all_metrics(test, prediction.median, train, series.period)
-        lo, hi = prediction.quantiles[:, 0], prediction.quantiles[:, -1]
-        metrics["coverage"] = float(np.mean((test >= lo) & (test <= hi)))
-        metrics["interval"] = [prediction.levels[0], prediction.levels[-1]]
-        for name, baseline in (("naive", naive), ("seasonal_naive", seasonal_naive)):
-            metrics[f"{name}_mase"] = all_metrics(test, baseline(train, h, series.period), train,
-                                                  series.period)["mase"]
-        metrics.update(series=series.name, horizon=h, period=series.period,
-                       train_length=len(train), missing=series.missing)
-        return metrics
+        return holdout_metrics(series, self.forecast(series, end=len(series) - h))
+
+
+def holdout_metrics(series: TimeSeries, prediction: Forecast) -> dict[str, Any]:
+    """Metrics of ``prediction``, a forecast of the last h = len(prediction.median) values of
+    ``series`` made from the values before them; naive and seasonal-naive MASE on the same
+    split for reference; the interval's coverage."""
+    h = len(prediction.median)
+    train, test = series.values[:-h], series.values[-h:]
+    metrics = all_metrics(test, prediction.median, train, series.period)
+    lo, hi = prediction.quantiles[:, 0], prediction.quantiles[:, -1]
+    metrics["coverage"] = float(np.mean((test >= lo) & (test <= hi)))
+    metrics["interval"] = [prediction.levels[0], prediction.levels[-1]]
+    for name, baseline in (("naive", naive), ("seasonal_naive", seasonal_naive)):
+        metrics[f"{name}_mase"] = all_metrics(test, baseline(train, h, series.period), train,
+                                              series.period)["mase"]
+    metrics.update(series=series.name, horizon=h, period=series.period,
+                   train_length=len(train), missing=series.missing)
+    return metrics
 
 
 # -- training and tuning -----------------------------------------------------------------------
@@ -339,13 +347,21 @@ def fit(series: TimeSeries, train_length: int, settings: FitSettings, out: str |
     cov = series_covariates(settings.covariates, train_length, series.period, series.dates,
                             series.freq)
     task = ForecastTask(train, cov, data, model, info, seed=settings.seed)
-    epochs = max(1, math.ceil(settings.steps / data.batches_per_epoch))
+    train_task(task, settings, out, overwrite=overwrite, time_budget_min=time_budget_min,
+               quiet=quiet)
+    return ForecastModel.load(out)
+
+
+def train_task(task: Task, settings: FitSettings, out: str | Path, *, overwrite: bool = False,
+               time_budget_min: float | None = None, quiet: bool = True) -> None:
+    """Run the shared Trainer on a forecasting task: ``settings.steps`` Adam steps with a
+    cosine schedule and clip-norm 1.0, on the CPU; the run folder is ``out``."""
+    epochs = max(1, math.ceil(settings.steps / task.data.batches_per_epoch))
     config = TrainConfig(epochs=epochs, max_steps=settings.steps, optimizer="adam",
                          lr=settings.lr, schedule="cosine", clip_norm=1.0,
                          batch_size=settings.batch_size, seed=settings.seed, device="cpu",
                          time_budget_min=time_budget_min, log_every=100, quiet=quiet)
     Trainer(task, config, out, overwrite=overwrite).fit()
-    return ForecastModel.load(out)
 
 
 class BacktestResult(NamedTuple):
