@@ -221,7 +221,8 @@ def elman(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tenso
 #
 # Under torch.autocast("cpu", torch.bfloat16) torch's LSTM runs oneDNN, whose bf16 backward
 # costs about 3x its forward. ``lstm_cpu.cpp`` runs the loop with every GEMM in bf16 (AMX)
-# and the gate math and cell state in fp32; layers use it for bf16 training on CPU
+# and the gate math and cell state in fp32; layers use it for bf16 training on CPU with one
+# torch thread (with more, oneDNN measured faster)
 # (docs/benchmarks.md, "bf16 vs fp32"). It also takes float32/float64, which is how it is
 # tested equal to the readable LSTM.
 
