@@ -27,3 +27,12 @@ def _subnormals_kept():
     torch.set_flush_denormal(False)
     yield
     torch.set_flush_denormal(False)
+
+
+@pytest.fixture
+def one_blas_thread():
+    """statsmodels' BLAS calls with 2 threads on a busy 2-core machine ran 50x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

@@ -24,13 +24,7 @@ from recur.tasks.forecast import (
 pd = pytest.importorskip("pandas")
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """statsmodels' BLAS calls with 2 threads on a busy 2-core machine ran 50x slower."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 # -- metrics ------------------------------------------------------------------------------------

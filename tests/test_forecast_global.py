@@ -24,12 +24,7 @@ from recur.tasks.forecast_global import (
 pd = pytest.importorskip("pandas")
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def seasonal(n, m, seed, level=50.0):
