@@ -67,6 +67,23 @@ def test_gradcheck(name):
 
 
 @pytest.mark.parametrize("name", CELLS)
+def test_broadcast_and_strided_gradients_are_read_in_place(name):
+    """The gradient of out.sum() (stride 0 over B, T, H) and a transposed one give the
+    same result as their contiguous copies."""
+    torch.manual_seed(8)
+    G = 2 if name == "mingru" else 3
+    xw = torch.randn(2, 9, G * 4, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 4, dtype=torch.float64)
+    out = kernels.minimal(name, xw, h0, None)
+    for grad in (torch.ones(()).expand(2, 9, 4), torch.randn(4, 9, 2).permute(2, 1, 0),
+                 torch.randn(9, 2, 4).transpose(0, 1)):
+        grad = grad.double()
+        (strided,) = torch.autograd.grad(out, xw, grad, retain_graph=True)
+        (dense,) = torch.autograd.grad(out, xw, grad.contiguous(), retain_graph=True)
+        torch.testing.assert_close(strided, dense, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name", CELLS)
 def test_bias_inside_the_loop_equals_the_bias_in_the_gemm(name, threads):
     """The layer adds b_ih inside the compiled loop; the readable path adds it in the GEMM.
     With 3 threads the 5 batch rows run in 3 uneven blocks (per-block bias-gradient sums)."""

@@ -152,21 +152,31 @@ class _ElmanFunction(torch.autograd.Function):
         return grad_xw, grad_h0, None, grad_w, grad_b if ctx.has_bias else None, None
 
 
+def _unit_inner(grad: Tensor) -> Tensor:
+    """``grad`` with unit stride over its last dimension, as the kernels read it. Broadcast
+    dimensions (stride 0) stay broadcast: the gradient of ``out.sum()`` is one row, not a
+    (B, T, H) copy."""
+    if grad.stride(-1) == 1 or grad.size(-1) == 1:
+        return grad
+    varying = tuple(slice(0, 1) if stride == 0 else slice(None) for stride in grad.stride()[:-1])
+    return grad[varying].contiguous().expand(grad.shape)
+
+
 class _MinimalFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xw, h0, mask, bias, kind):                            # xw (B, T, G·H)
-        hs, gates = load().minimal_forward(xw, h0, mask, bias, kind)
-        ctx.save_for_backward(xw, h0, mask, bias, hs, gates)
-        ctx.kind = kind
+        hs, gates, slope = load().minimal_forward(xw, h0, mask, bias, kind)
+        ctx.save_for_backward(mask, gates, slope)
+        ctx.kind, ctx.has_bias = kind, bias.numel() > 0
         return hs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs):
-        xw, h0, mask, bias, hs, gates = ctx.saved_tensors
+        mask, gates, slope = ctx.saved_tensors
         grad_xw, grad_h0, grad_bias = load().minimal_backward(
-            grad_hs.contiguous(), xw, h0, mask, bias, hs, gates, ctx.kind)
-        return grad_xw, grad_h0, None, grad_bias, None
+            _unit_inner(grad_hs), mask, gates, slope, ctx.kind, ctx.has_bias)
+        return grad_xw, grad_h0, None, grad_bias if ctx.has_bias else None, None
 
 
 def minimal(cell: str, xw: Tensor, h0: Tensor, mask: Tensor | None,
@@ -183,10 +193,14 @@ def minimal(cell: str, xw: Tensor, h0: Tensor, mask: Tensor | None,
     Returns:
         (B, T, H): h_1 … h_T.
     """
-    keep = xw.new_empty(0, dtype=torch.uint8) if mask is None \
-        else mask.to(torch.uint8).contiguous()                             # (B, T)
-    return _MinimalFunction.apply(xw.contiguous(), h0.contiguous(), keep,
+    return _MinimalFunction.apply(xw.contiguous(), h0.contiguous(), _keep(mask, xw),
                                   _bias(bias, xw), MINIMAL_KINDS[cell])
+
+
+def _keep(mask: Tensor | None, like: Tensor) -> Tensor:
+    """The kernels' mask: (B, T) uint8, 1 at real steps, or an empty tensor for none."""
+    return like.new_empty(0, dtype=torch.uint8) if mask is None \
+        else mask.to(torch.uint8).contiguous()
 
 
 def gru(xw: Tensor, h0: Tensor, mask: Tensor | None, w_hh: Tensor, b_hh: Tensor | None
