@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ref", help="translation: reference translations, line-aligned")
     evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1: greedy)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--cache-size", type=int, metavar="N",
+                          help="language model: mix in a continuous cache of the last N "
+                          "positions (Grave et al. 2017; docs/language-modelling.md)")
+    evaluate.add_argument("--cache-theta", type=float, metavar="T",
+                          help="language model: the cache's similarity scale (default 0.3)")
+    evaluate.add_argument("--cache-lambda", type=float, metavar="L",
+                          help="language model: the cache's weight in [0, 1) (default 0.1)")
     evaluate.set_defaults(run=evaluate_command)
 
     predict = verbs.add_parser("predict", help="predictions of a saved model")
@@ -211,6 +218,9 @@ def dispatch(args: argparse.Namespace, action: str) -> int:
     if command is None:
         task = module.__name__.rsplit(".", 1)[-1]
         raise CLIError(f"recur {args.command} does not support {task} models yet")
+    if action == "evaluate" and getattr(args, "cache_size", None) is not None \
+            and not module.__name__.endswith(".language_model"):
+        raise CLIError("--cache-size applies to language models only")
     if action == "evaluate" and args.data is None and getattr(args, "src", None) is None \
             and getattr(module, "EVALUATE_NEEDS_DATA", True):
         raise CLIError(f"evaluate needs --data PATH for this model ({module.__name__}; "

@@ -180,3 +180,14 @@ def test_adaptive_model_exports_to_onnx_with_log_probs_as_logits(tmp_path):
 
     result = export_language_model_step(adaptive_model(), tmp_path / "lm.onnx")
     assert result.max_abs_diff < 1e-4
+
+
+def test_presets_auto_cutoffs_fit_the_vocabulary():
+    """The word presets' "auto": a 2,000-word head for PTB-sized vocabularies, the full
+    softmax for small ones (where a head of 2,000 would leave no tail)."""
+    from recur.tasks.language_model import PRESETS, resolve_cutoffs
+
+    assert PRESETS["word"].model["adaptive_cutoffs"] == "auto"
+    assert resolve_cutoffs({"adaptive_cutoffs": "auto"}, 10_002)["adaptive_cutoffs"] == (2000,)
+    assert resolve_cutoffs({"adaptive_cutoffs": "auto"}, 3_999)["adaptive_cutoffs"] is None
+    assert resolve_cutoffs({"adaptive_cutoffs": (4, 9)}, 20) == {"adaptive_cutoffs": (4, 9)}

@@ -232,6 +232,21 @@ class LanguageModel(nn.Module):
             softmax computes without the (B, T, V) scores. The loss lives in ``forward``
             (as nanoGPT's does) so that DistributedDataParallel sees every parameter used.
         """
+        x, new_state = self.features(tokens, state)                              # (B, T, E)
+        c = self.config
+        if c.adaptive_cutoffs is not None:
+            weight = self.embedding.weight if c.tie_weights else None
+            if targets is not None:
+                return LMLoss(self.adaptive.loss(x, targets, weight), new_state)
+            return LMOutput(self.adaptive.log_prob(x, weight), new_state)    # (B, T, V)
+        logits = self.decoder(x)                                                # (B, T, V)
+        if targets is not None:
+            return LMLoss(self.loss(logits, targets), new_state)
+        return LMOutput(logits, new_state)
+
+    def features(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None
+                 ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The vectors the softmax scores: tokens (B, T) → ((B, T, E), new state)."""
         if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.is_floating_point():
             got = tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__
             raise ValueError(f"tokens must be a (B, T) integer tensor, got {got}")
@@ -249,15 +264,14 @@ class LanguageModel(nn.Module):
         if self.projection is not None:
             x = self.projection(x)                                              # (B, T, E)
         new_state = tuple(torch.cat(s, dim=0) for s in zip(*finals, strict=True))  # (L, B, H)
-        if c.adaptive_cutoffs is not None:
-            weight = self.embedding.weight if c.tie_weights else None
-            if targets is not None:
-                return LMLoss(self.adaptive.loss(x, targets, weight), new_state)
-            return LMOutput(self.adaptive.log_prob(x, weight), new_state)    # (B, T, V)
-        logits = self.decoder(x)                                                # (B, T, V)
-        if targets is not None:
-            return LMLoss(self.loss(logits, targets), new_state)
-        return LMOutput(logits, new_state)
+        return x, new_state
+
+    def log_probs(self, features: Tensor) -> Tensor:
+        """Normalised float32 log-probabilities (B, T, V) of ``features`` (B, T, E)."""
+        if self.config.adaptive_cutoffs is not None:
+            weight = self.embedding.weight if self.config.tie_weights else None
+            return self.adaptive.log_prob(features, weight).float()
+        return self.decoder(features).float().log_softmax(-1)
 
     def step(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None
              ) -> tuple[Tensor, tuple[Tensor, ...]]:

@@ -42,6 +42,7 @@ from recur.data.text import LabelledTexts
 from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
 from recur.models.adaptive_softmax import check_cutoffs, frequency_order
 from recur.models.language_model import LanguageModel, LanguageModelConfig
+from recur.models.neural_cache import NeuralCache, cache_log_probs, fit_cache
 from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
@@ -253,6 +254,35 @@ def stream_metrics(task: LanguageModelTask, model: nn.Module, batches, level: st
     elif num_chars:
         metrics["bpc"] = total / num_chars / math.log(2)
     return metrics
+
+
+@torch.no_grad()
+def stream_outputs(model: LanguageModel, batches: StreamBatches
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+    """What the continuous cache (``recur.models.neural_cache``) reads, over every full row
+    of the stream with the state carried: (features (B, L, E), targets (B, L), the model's
+    log p(target) (B, L)). The one-row tail window (fewer than B tokens) is left out."""
+    features, targets, log_p, state = [], [], [], None
+    for window in batches:
+        if window.row is not None:
+            break
+        x, state = model.features(window.inputs, state)                       # (B, k, E)
+        features.append(x.float())
+        targets.append(window.targets)
+        log_p.append(model.log_probs(x).gather(-1, window.targets.unsqueeze(-1))[..., 0])
+    if not features:
+        raise ValueError("cannot evaluate on an empty stream")
+    return torch.cat(features, 1), torch.cat(targets, 1), torch.cat(log_p, 1)
+
+
+def cached_metrics(mixed: Tensor, model_log_p: Tensor, cache: NeuralCache) -> dict[str, float]:
+    """Metrics of cache-mixed log-probabilities next to the model's own on the same tokens."""
+    loss, model_loss = -float(mixed.mean()), -float(model_log_p.mean())
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700)),
+            "bits_per_token": loss / math.log(2), "tokens": float(mixed.numel()),
+            "model_loss": model_loss, "model_perplexity": math.exp(min(model_loss, 700)),
+            "cache_size": float(cache.size), "cache_theta": cache.theta,
+            "cache_lambda": cache.lam}
 
 
 def _load_model(configs: dict[str, Any], folder: Path) -> nn.Module:
@@ -579,14 +609,36 @@ class TrainedLanguageModel:
         return task.evaluate(self.model, task.valid_batches())
 
     @torch.no_grad()
-    def evaluate(self, text: str, batch_size: int | None = None) -> dict[str, float]:
-        """Loss (nats/token), perplexity and bits over the whole ``text`` stream."""
+    def evaluate(self, text: str, batch_size: int | None = None,
+                 cache: NeuralCache | None = None) -> dict[str, float]:
+        """Loss (nats/token), perplexity and bits over the whole ``text`` stream.
+
+        With ``cache`` the model's probabilities are mixed with a continuous cache of its
+        recent outputs (``recur.models.neural_cache``); the metrics then also hold the
+        model's own ``model_loss`` and ``model_perplexity`` over the same tokens, and
+        the tail of fewer than B tokens that fills no row is not scored."""
         ids = self.codec.encode_stream(text)
         B = batch_size or self.data.eval_batch_size
         B = max(1, min(B, (len(ids) - 1) // 2))
+        if cache is not None:
+            features, targets, log_p = self.cache_inputs(ids, B)
+            mixed = cache_log_probs(features, targets, log_p, cache)
+            return cached_metrics(mixed, log_p, cache)
         task = LanguageModelTask(ids, ids, self.codec, self.data, self.model.config)
         batches = StreamBatches(ids, B, self.data.bptt, keep_tail=True)
         return stream_metrics(task, self.model, batches, self.codec.level, len(text))
+
+    def cache_inputs(self, ids: Tensor, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``stream_outputs`` of the token stream ``ids`` in ``batch_size`` rows."""
+        return stream_outputs(self.model, StreamBatches(ids, batch_size, self.data.bptt))
+
+    def fit_cache(self, text: str, batch_size: int | None = None, **grid
+                  ) -> tuple[NeuralCache, float]:
+        """The continuous-cache settings with the lowest loss on ``text`` (``fit_cache``'s
+        grid, or ``sizes=``, ``thetas=``, ``lams=``): (settings, loss in nats/token)."""
+        ids = self.codec.encode_stream(text)
+        B = max(1, min(batch_size or self.data.eval_batch_size, (len(ids) - 1) // 2))
+        return fit_cache(*self.cache_inputs(ids, B), **grid)
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -793,7 +845,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
         metrics = model.evaluate_labelled(read_sentiment(args.data))
     else:
-        metrics = model.evaluate(read_text(args.data))
+        metrics = model.evaluate(read_text(args.data), cache=cache_from_args(args))
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -803,8 +855,25 @@ def evaluate_command(args: argparse.Namespace) -> int:
         line += f"   {metrics['bpc']:.4f} bits/char"
     if "tokens" in metrics:
         line += f"   ({int(metrics['tokens']):,} tokens)"
+    if "model_perplexity" in metrics:
+        line += (f"\nwith a continuous cache of {int(metrics['cache_size'])} positions "
+                 f"(theta {metrics['cache_theta']:g}, lambda {metrics['cache_lambda']:g}); "
+                 f"the model alone: perplexity {metrics['model_perplexity']:.2f}")
     print(line)
     return 0
+
+
+def cache_from_args(args: argparse.Namespace) -> NeuralCache | None:
+    """``--cache-size N [--cache-theta T] [--cache-lambda L]`` (language models only)."""
+    size = getattr(args, "cache_size", None)
+    theta, lam = getattr(args, "cache_theta", None), getattr(args, "cache_lambda", None)
+    if size is None:
+        if theta is not None or lam is not None:
+            raise ValueError("--cache-theta and --cache-lambda need --cache-size N")
+        return None
+    defaults = NeuralCache()
+    return NeuralCache(size, defaults.theta if theta is None else theta,
+                       defaults.lam if lam is None else lam)
 
 
 def predict_command(args: argparse.Namespace) -> int:
