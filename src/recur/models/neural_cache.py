@@ -114,8 +114,8 @@ def cache_log_probs(hidden: Tensor, targets: Tensor, model_log_probs: Tensor,
 
 def fit_cache(hidden: Tensor, targets: Tensor, model_log_probs: Tensor,
               sizes: Iterable[int] = (100, 500, 1000, 2000),
-              thetas: Iterable[float] = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0),
-              lams: Iterable[float] = (0.05, 0.1, 0.15, 0.2, 0.3), chunk: int = 256
+              thetas: Iterable[float] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0),
+              lams: Iterable[float] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4), chunk: int = 256
               ) -> tuple[NeuralCache, float]:
     """The grid point with the lowest mean loss (nats/token) on the given positions:
     (settings, loss). Tune on text the reported numbers are not measured on. The dot
