@@ -5,10 +5,10 @@ its three settings tuned on one half of the validation text and measured on the 
 
 The validation stream is cut into B rows (the model's eval batch size) as in ``recur
 evaluate``. The cache settings (size, θ, λ) are chosen on the first half of every row and
-the perplexities are reported on the second half, whose positions the search never scored
-(the cache there still reads the first half's outputs, as it reads any preceding text).
-The model's own perplexity is reported on the same tokens, and on the full stream with the
-settings found (those tokens include the tuning half, so that number is optimistic).
+measured on the second half, whose positions that search never scored (the cache there
+still reads the first half's outputs, as it reads any preceding text), then the other way
+round; the full-stream number scores each half with the settings tuned on the other one.
+The model's own perplexity is reported on the same tokens.
 """
 
 from __future__ import annotations
@@ -44,30 +44,40 @@ def main(argv: list[str] | None = None) -> int:
     B = model.data.eval_batch_size
     features, targets, log_p = model.cache_inputs(ids, B)            # (B, L, E), (B, L) ×2
     half = targets.shape[1] // 2
-    tune = (features[:, :half], targets[:, :half], log_p[:, :half])
-    best, tune_loss = fit_cache(*tune)
-    mixed = cache_log_probs(features, targets, log_p, best)          # (B, L)
+    halves = {"first": slice(0, half), "second": slice(half, None)}
+    fits, crossed = {}, torch.empty_like(log_p)
+    for name, other in (("first", "second"), ("second", "first")):
+        tune, held = halves[name], halves[other]
+        best, tune_loss = fit_cache(features[:, tune], targets[:, tune], log_p[:, tune])
+        mixed = cache_log_probs(features, targets, log_p, best)      # (B, L)
+        crossed[:, held] = mixed[:, held]
+        fits[f"tuned_on_{name}_half"] = {
+            "cache": {"size": best.size, "theta": best.theta, "lambda": best.lam},
+            "tune_tokens": targets[:, tune].numel(),
+            "tune": {"model": perplexity(log_p[:, tune]), "cache": math.exp(tune_loss)},
+            "held_out": {"model": perplexity(log_p[:, held]),
+                         "cache": perplexity(mixed[:, held])},
+            "full": {"model": perplexity(log_p), "cache": perplexity(mixed)},
+        }
     report = {
         "run": str(args.run),
         "valid": str(args.valid),
         "rows": B,
         "tokens": targets.numel(),
-        "tune_tokens": targets[:, :half].numel(),
-        "report_tokens": targets[:, half:].numel(),
-        "cache": {"size": best.size, "theta": best.theta, "lambda": best.lam},
-        "tune_half": {"model": perplexity(log_p[:, :half]), "cache": math.exp(tune_loss)},
-        "report_half": {"model": perplexity(log_p[:, half:]),
-                        "cache": perplexity(mixed[:, half:])},
-        "full": {"model": perplexity(log_p), "cache": perplexity(mixed)},
+        **fits,
+        # every token scored with the settings tuned on the other half
+        "cross_fitted_full": {"model": perplexity(log_p), "cache": perplexity(crossed)},
         "seconds": time.perf_counter() - started,
         "command": "python " + " ".join(sys.argv),
     }
     path = write_results("lm-cache", report, args.out)
-    print(f"cache size {best.size}, theta {best.theta}, lambda {best.lam} (tuned on "
-          f"{report['tune_tokens']:,} tokens)")
-    for part in ("tune_half", "report_half", "full"):
-        print(f"{part:12} model {report[part]['model']:8.2f}   with cache "
-              f"{report[part]['cache']:8.2f}")
+    for name in ("first", "second"):
+        fit = fits[f"tuned_on_{name}_half"]
+        print(f"tuned on the {name} half: {fit['cache']}; held-out half: model "
+              f"{fit['held_out']['model']:.2f}, with cache {fit['held_out']['cache']:.2f}")
+    print(f"full stream, each half scored with the other half's settings: model "
+          f"{report['cross_fitted_full']['model']:.2f}, with cache "
+          f"{report['cross_fitted_full']['cache']:.2f}")
     print(f"wrote {path}")
     return 0
 
