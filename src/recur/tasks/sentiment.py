@@ -109,7 +109,7 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(epochs=10, optimizer="adam", lr=1e-3, monitor="accuracy", mode="max"),
     ),
     "best": Preset(
-        TextDataConfig(tokenizer="word", max_tokens=30_000, min_freq=2, max_length=320,
+        TextDataConfig(tokenizer="word", max_tokens=30_000, min_freq=2, max_length=640,
                        truncation="head+tail", batch_size=64, bucket=True),
         {"embed_dim": 128, "cell": "lstm", "hidden_size": 128, "num_layers": 1,
          "bidirectional": True, "pooling": "max", "embed_dropout": 0.3, "head_sizes": [64],
