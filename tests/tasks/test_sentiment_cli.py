@@ -94,6 +94,13 @@ def test_evaluate_without_data_names_the_missing_argument(trained, capsys):
     assert "evaluate needs --data PATH" in capsys.readouterr().err
 
 
+def test_evaluate_refuses_the_language_model_cache_flags(trained, capsys):
+    out, valid = trained
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(valid), "--cache-size", "100"]) == 2
+    assert "--cache-size applies to language models only" in capsys.readouterr().err
+
+
 def test_missing_model_folder_and_missing_texts_are_clear_errors(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope"), "hello"]) == 2
     assert "does not exist" in capsys.readouterr().err
