@@ -114,7 +114,7 @@ PRESETS: dict[str, Preset] = {
         {"embed_dim": 128, "cell": "lstm", "hidden_size": 128, "num_layers": 1,
          "bidirectional": True, "pooling": "max", "embed_dropout": 0.3, "head_sizes": [64],
          "head_dropout": 0.3, "cell_options": {}},
-        TrainConfig(epochs=4, optimizer="adamw", lr=2e-3, weight_decay=1e-4, clip_norm=1.0,
+        TrainConfig(epochs=6, optimizer="adamw", lr=2e-3, weight_decay=1e-4, clip_norm=1.0,
                     schedule="cosine", warmup_steps=100, monitor="accuracy", mode="max",
                     time_budget_min=20.0),
     ),
