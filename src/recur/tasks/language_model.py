@@ -230,6 +230,12 @@ def lm(model: nn.Module) -> LanguageModel:
     return getattr(model, "module", model)
 
 
+def loss_metrics(loss: float) -> dict[str, float]:
+    """loss (nats/token), perplexity = exp(loss) and bits per token."""
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700)),
+            "bits_per_token": loss / math.log(2)}
+
+
 @torch.no_grad()
 def stream_metrics(task: LanguageModelTask, model: nn.Module, batches, level: str,
                    num_chars: int | None = None) -> dict[str, float]:
@@ -247,8 +253,7 @@ def stream_metrics(task: LanguageModelTask, model: nn.Module, batches, level: st
     if count == 0:
         raise ValueError("cannot evaluate on an empty stream")
     loss = total / count
-    metrics = {"loss": loss, "perplexity": math.exp(min(loss, 700)),
-               "bits_per_token": loss / math.log(2), "tokens": float(count)}
+    metrics = loss_metrics(loss) | {"tokens": float(count)}
     if level == "char":
         metrics["bpc"] = metrics["bits_per_token"]
     elif num_chars:
@@ -278,11 +283,10 @@ def stream_outputs(model: LanguageModel, batches: StreamBatches
 def cached_metrics(mixed: Tensor, model_log_p: Tensor, cache: NeuralCache) -> dict[str, float]:
     """Metrics of cache-mixed log-probabilities next to the model's own on the same tokens."""
     loss, model_loss = -float(mixed.mean()), -float(model_log_p.mean())
-    return {"loss": loss, "perplexity": math.exp(min(loss, 700)),
-            "bits_per_token": loss / math.log(2), "tokens": float(mixed.numel()),
-            "model_loss": model_loss, "model_perplexity": math.exp(min(model_loss, 700)),
-            "cache_size": float(cache.size), "cache_theta": cache.theta,
-            "cache_lambda": cache.lam}
+    return loss_metrics(loss) | {
+        "tokens": float(mixed.numel()), "model_loss": model_loss,
+        "model_perplexity": loss_metrics(model_loss)["perplexity"],
+        "cache_size": float(cache.size), "cache_theta": cache.theta, "cache_lambda": cache.lam}
 
 
 def _load_model(configs: dict[str, Any], folder: Path) -> nn.Module:
@@ -383,8 +387,7 @@ class ConditionalLMTask(Task):
 
     def evaluate(self, model: nn.Module, batches) -> dict[str, float]:
         loss = mean_loss(self, model, batches)
-        return {"loss": loss, "perplexity": math.exp(min(loss, 700)),
-                "bits_per_token": loss / math.log(2)}
+        return loss_metrics(loss)
 
     def configs(self) -> dict[str, Any]:
         return {"model": self.model_config.to_dict(), "data": asdict(self.data),
