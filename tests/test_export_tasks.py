@@ -121,6 +121,15 @@ def test_greedy_generation_with_the_onnx_backend_gives_the_torch_text(lm_run, ca
     assert generate(capsys, *args) == generate(capsys, *args, "--backend", "onnx")
 
 
+
+def test_the_onnx_backend_refuses_a_continuous_cache(lm_run, capsys):
+    """The step graph returns logits, not the output vectors the cache keys on."""
+    args = [str(lm_run), "--prompt", "the", "--length", "5", "--cache-size", "20"]
+    assert main(["generate", *args, "--backend", "onnx"]) == 2
+    assert "the continuous cache needs the model's output vectors" in capsys.readouterr().err
+    assert len(generate(capsys, *args)) > len("the")                     # torch: fine
+
+
 def test_gru_greedy_generation_equals_torch_through_the_same_decoder(lm_run, tmp_path):
     """An untrained GRU with spread-out logits (decoder scaled up, so the argmax is never a
     near-tie), swapped into the trained model's codec: one decoder, two step functions."""

@@ -8,6 +8,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from serve_models import tiny_language_model  # noqa: E402
 
+from recur.models.neural_cache import NeuralCache  # noqa: E402
 from recur.serve.app import create_app, load_models  # noqa: E402
 from recur.serve.limits import Limits  # noqa: E402
 from recur.tasks.language_model import TrainedLanguageModel  # noqa: E402
@@ -64,7 +65,30 @@ def test_complete_equals_the_model_called_directly(client, run_dir):
     assert got["probabilities"] == pytest.approx([c.probability for c in expected], abs=1e-6)
 
 
+def test_a_cache_in_the_body_is_the_model_s_cache(client, run_dir):
+    model = TrainedLanguageModel.load(run_dir)
+    cache = {"size": 40, "theta": 0.5, "lambda": 0.3}
+    response = client.post("/v1/models/lm/complete",
+                           json={"text": "the movie the mov", "k": 3, "cache": cache})
+    assert response.status_code == 200
+    expected = model.complete("the movie the mov", k=3, cache=NeuralCache(40, 0.5, 0.3))
+    assert response.json()["completions"] == [c.text for c in expected]
+    assert response.json()["probabilities"] == pytest.approx(
+        [c.probability for c in expected], abs=1e-6)
+    body = {"prompt": "the ", "max_new_tokens": 20, "seed": 2, "cache": {"size": 40}}
+    tokens = "".join(d["token"] for kind, d in events(client.post("/v1/models/lm/generate",
+                                                                  json=body))
+                     if kind == "message" and d and "token" in d)
+    assert tokens == "".join(model.generate("the ", length=20, seed=2,
+                                            cache=NeuralCache(40)))
+
+
 @pytest.mark.parametrize("route, body, field", [
+    ("generate", {"prompt": "a", "cache": {"size": 0}}, "size"),
+    ("generate", {"prompt": "a", "cache": {"theta": 0.3}}, "size"),
+    ("complete", {"text": "a", "cache": {"size": 10, "lambda": 1.0}}, "lambda"),
+    ("complete", {"text": "a", "cache": {"size": 10, "theta": -1}}, "theta"),
+    ("complete", {"text": "a", "cache": {"size": 10, "lamb": 0.1}}, "lamb"),
     ("generate", {"prompt": "a", "max_new_tokens": 0}, "max_new_tokens"),
     ("generate", {"prompt": "a", "max_new_tokens": 10**6}, "max_new_tokens"),
     ("generate", {"prompt": "a", "temperature": -1}, "temperature"),

@@ -105,13 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ref", help="translation: reference translations, line-aligned")
     evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1: greedy)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--cache-size", type=int, metavar="N",
-                          help="language model: mix in a continuous cache of the last N "
-                          "positions (Grave et al. 2017; docs/language-modelling.md)")
-    evaluate.add_argument("--cache-theta", type=float, metavar="T",
-                          help="language model: the cache's similarity scale (default 0.3)")
-    evaluate.add_argument("--cache-lambda", type=float, metavar="L",
-                          help="language model: the cache's weight in [0, 1) (default 0.1)")
+    lm.add_cache_arguments(evaluate, "language model: ")
     evaluate.set_defaults(run=evaluate_command)
 
     predict = verbs.add_parser("predict", help="predictions of a saved model")

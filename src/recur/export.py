@@ -602,6 +602,13 @@ class OnnxLanguageModel(TrainedLanguageModel):
              ) -> tuple[Tensor, tuple[Tensor, ...]]:
         return self.session.step(tokens, state)
 
+    def decoding(self, cache=None, state=None):
+        if cache is not None:
+            raise ExportError("the continuous cache needs the model's output vectors, and the "
+                              "exported step graph gives only logits: decode with the torch "
+                              "backend to use a cache")
+        return super().decoding(cache, state)
+
 
 class OnnxNERModel(NERModel):
     """``NERModel`` whose emission network runs the exported graph in onnxruntime; the

@@ -1,5 +1,6 @@
 """The continuous cache (Grave et al. 2017) against a per-position loop, its grid search,
-and its wiring into ``TrainedLanguageModel.evaluate`` and ``recur evaluate``."""
+its token-by-token decoding form against the whole-stream form, and its wiring into
+``TrainedLanguageModel`` (evaluate, generate, beam, complete) and the CLI."""
 
 import json
 import math
@@ -8,7 +9,8 @@ import pytest
 import torch
 
 from recur.cli import main
-from recur.models.neural_cache import NeuralCache, cache_log_probs, fit_cache
+from recur.models.language_model import LanguageModel, LanguageModelConfig
+from recur.models.neural_cache import CachedDecoding, NeuralCache, cache_log_probs, fit_cache, next_log_probs
 from recur.tasks.language_model import TrainedLanguageModel
 
 
@@ -25,7 +27,7 @@ def loop_oracle(hidden, targets, log_p, cache):
                 continue
             scores = torch.stack([cache.theta * hidden[b, t] @ hidden[b, i] for i in keys])
             weights = torch.softmax(scores, 0)
-            p_cache = sum(w for w, i in zip(weights, keys) if targets[b, i] == targets[b, t])
+            p_cache = sum(w for w, i in zip(weights, keys, strict=True) if targets[b, i] == targets[b, t])
             out[b, t] = math.log((1 - cache.lam) * math.exp(log_p[b, t]) + cache.lam * p_cache)
     return out
 
@@ -139,3 +141,123 @@ def test_cache_flags_are_checked(word_model, capsys):
     assert main(["evaluate", str(out), "--data", str(valid), "--cache-size", "10",
                  "--cache-lambda", "1.5"]) == 2
     assert "cache lambda must be a number in [0, 1), got 1.5" in capsys.readouterr().err
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def small_lm(V=7, seed=0):
+    torch.manual_seed(seed)
+    return LanguageModel(LanguageModelConfig(vocab_size=V, embed_dim=6, hidden_size=5,
+                                             num_layers=2)).eval()
+
+
+@torch.no_grad()
+def whole_stream(model, tokens, cache):
+    """cache_log_probs over tokens (B, L): log p(tokens[:, t+1]) for t < L - 1."""
+    features, _ = model.features(tokens[:, :-1])
+    targets = tokens[:, 1:]
+    log_p = model.log_probs(features).gather(-1, targets.unsqueeze(-1))[..., 0]
+    return cache_log_probs(features, targets, log_p, cache)
+
+
+@pytest.mark.parametrize("size", [1, 4, 50])
+@torch.no_grad()
+def test_decoding_token_by_token_equals_the_whole_stream(size):
+    model, cache = small_lm(), NeuralCache(size, theta=0.8, lam=0.3)
+    tokens = torch.randint(7, (2, 20), generator=torch.Generator().manual_seed(1))
+    expected = whole_stream(model, tokens, cache)
+    decoding = CachedDecoding(model, cache)
+    # the first 6 tokens primed in one pass, the rest fed one at a time
+    state = decoding.prime(tokens[:, :5], decoding.start())
+    got = []
+    for t in range(5, 19):
+        log_probs, state = decoding.step(tokens[:, t], state)               # (2, V)
+        got.append(log_probs.gather(1, tokens[:, t + 1:t + 2])[:, 0])
+        assert state.keys.shape[1] == min(size, t)
+    torch.testing.assert_close(torch.stack(got, 1), expected[:, 5:], atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_decoding_distributions_are_normalised_and_lambda_zero_is_the_model():
+    model = small_lm()
+    tokens = torch.tensor([[1, 2, 3, 1, 2]])
+    mixed = CachedDecoding(model, NeuralCache(10, 1.0, 0.4))
+    plain = CachedDecoding(model, NeuralCache(10, 1.0, 0.0))
+    state_m = mixed.prime(tokens[:, :-1], mixed.start())
+    state_p = plain.prime(tokens[:, :-1], plain.start())
+    log_probs, _ = mixed.step(tokens[:, -1], state_m)
+    assert float(log_probs.exp().sum()) == pytest.approx(1.0, abs=1e-5)
+    model_log_probs, _ = model.step(tokens[:, -1], model(tokens[:, :-1])[1])
+    torch.testing.assert_close(plain.step(tokens[:, -1], state_p)[0], model_log_probs)
+    # next_log_probs without keys is the model itself
+    empty = torch.zeros(1, 0, 5)
+    torch.testing.assert_close(next_log_probs(torch.ones(1, 5), empty, empty.long()[..., 0],
+                                              model_log_probs, NeuralCache(10, 1.0, 0.4)),
+                               model_log_probs)
+
+
+@torch.no_grad()
+def test_reorder_moves_each_row_with_its_cache():
+    """Rows picked by ``reorder`` continue exactly as the rows they were taken from."""
+    model, cache = small_lm(), NeuralCache(8, theta=0.5, lam=0.5)
+    tokens = torch.randint(7, (3, 12), generator=torch.Generator().manual_seed(2))
+    decoding = CachedDecoding(model, cache)
+    state = decoding.prime(tokens[:, :8], decoding.start())
+    index = torch.tensor([2, 0, 2, 1])
+    picked = decoding.reorder(state, index)
+    got, _ = decoding.step(tokens[index, 8], picked)
+    expected, _ = decoding.step(tokens[:, 8], state)
+    torch.testing.assert_close(got, expected[index])
+
+
+def test_complete_with_a_cache_favours_the_prompt_s_words(word_model, capsys):
+    out, _ = word_model
+    model = TrainedLanguageModel.load(out)
+    prompt = "name7 was here\nmr name7 said it\nthe name7 company rose\nmr"
+    plain = {c.text: c.probability for c in model.next_tokens(prompt, k=100)}
+    cached = {c.text: c.probability
+              for c in model.next_tokens(prompt, k=100, cache=NeuralCache(50, 1.0, 0.3))}
+    assert cached["name7"] > plain.get("name7", 0.0)
+    assert sum(cached.values()) == pytest.approx(1.0, abs=1e-4)      # k ≥ V: everything
+    # λ = 0: the model's own distribution, through the cached decoding path
+    zero = model.next_tokens(prompt, k=5, cache=NeuralCache(50, 1.0, 0.0))
+    for a, b in zip(zero, model.next_tokens(prompt, k=5), strict=True):
+        assert a.text == b.text and a.probability == pytest.approx(b.probability, rel=1e-5)
+    # beam search over several words reorders the cache with the beams
+    two = model.complete(prompt, k=3, words=2, cache=NeuralCache(50, 1.0, 0.3))
+    assert len(two) == 3 and all(len(c.text.split()) == 2 for c in two)
+    assert main(["complete", str(out), "--prompt", prompt, "--k", "3", "--json",
+                 "--cache-size", "50", "--cache-theta", "1.0", "--cache-lambda", "0.3"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    top = model.next_tokens(prompt, k=3, cache=NeuralCache(50, 1.0, 0.3))
+    assert [p["text"] for p in printed] == [c.text for c in top]
+
+
+def test_generate_with_a_cache(word_model, capsys):
+    out, _ = word_model
+    model = TrainedLanguageModel.load(out)
+    prompt = "mr name3 said it\nname3 was here\n"
+    # greedy with λ = 0 is the plain model's greedy text
+    assert "".join(model.generate(prompt, 12, temperature=0, cache=NeuralCache(20, 1.0, 0.0))) \
+        == "".join(model.generate(prompt, 12, temperature=0))
+    first = "".join(model.generate(prompt, 30, seed=5, cache=NeuralCache(20, 1.0, 0.5)))
+    assert first == "".join(model.generate(prompt, 30, seed=5, cache=NeuralCache(20, 1.0, 0.5)))
+    assert model.beam(prompt, 6, beam_size=3, cache=NeuralCache(20, 1.0, 0.5))
+    assert main(["generate", str(out), "--prompt", prompt, "--length", "5", "--seed", "1",
+                 "--cache-size", "20"]) == 0
+    assert capsys.readouterr().out.startswith(prompt)
+    assert main(["generate", str(out), "--prompt", "mr", "--cache-lambda", "0.2"]) == 2
+    assert "--cache-theta and --cache-lambda need --cache-size N" in capsys.readouterr().err
+
+
+def test_char_model_completes_with_a_cache(tmp_path):
+    text = "".join(f"the {w} sat. " for w in ["zebra", "cat", "dog", "zebu"] * 60)
+    (tmp_path / "t.txt").write_text(text)
+    assert main(["train", "lm", "--train", str(tmp_path / "t.txt"), "--level", "char",
+                 "--preset", "tiny", "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--quiet"]) == 0
+    model = TrainedLanguageModel.load(tmp_path / "run")
+    found = model.complete("the zebra sat. the ze", k=3, cache=NeuralCache(30, 1.0, 0.3))
+    assert len(found) == 3 and all(c.text.startswith("ze") for c in found)
+    assert found[0].probability >= found[-1].probability

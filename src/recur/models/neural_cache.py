@@ -16,6 +16,10 @@ A position with no earlier positions (the first of a stream) keeps p_model.
 
 Streams are independent: with B parallel streams each one has its own cache, and the state
 of the model is carried across windows exactly as in plain evaluation.
+
+Decoding (``CachedDecoding``) uses the same mixture one token at a time: the prompt and
+every token generated so far fill the cache, so generation and autocomplete favour the
+words of the text they continue. Beam search reorders the cache with the beams.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from recur.cells.base import check_positive_int
+from recur.generation import select_rows
 
 
 @dataclass(frozen=True)
@@ -131,3 +136,94 @@ def fit_cache(hidden: Tensor, targets: Tensor, model_log_probs: Tensor,
                 totals[NeuralCache(n, theta, lam)] += float(log_p.sum())
     best = max(grid, key=totals.__getitem__)
     return best, -totals[best] / targets.numel()
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def next_log_probs(query: Tensor, keys: Tensor, words: Tensor, model_log_probs: Tensor,
+                   cache: NeuralCache) -> Tensor:
+    """Next-token log-probabilities with the cache mixed in, for one position per row.
+
+    Args:
+        query: (N, E) the model's output at this position (h_t).
+        keys: (N, K, E) the outputs of the K ≤ ``size`` positions before it (h_i).
+        words: (N, K) the token that followed each key (w_{i+1}).
+        model_log_probs: (N, V) the model's log p(w | t).
+
+    Returns:
+        (N, V) float32; ``model_log_probs`` unchanged when K = 0.
+    """
+    model_log_probs = model_log_probs.float()
+    if keys.shape[1] == 0:
+        return model_log_probs
+    scores = cache.theta * (keys.float() @ query.float().unsqueeze(-1)).squeeze(-1)  # (N, K)
+    p_cache = torch.zeros_like(model_log_probs).scatter_add_(1, words, scores.softmax(-1))
+    return torch.log((1 - cache.lam) * model_log_probs.exp() + cache.lam * p_cache)
+
+
+class CacheState(NamedTuple):
+    """A decoder's state with the cache (all tensors with the N rows first).
+
+    ``model`` is the language model's own state; ``keys`` (N, K, E) are the outputs of the
+    last K positions whose next token is known and ``words`` (N, K) those tokens;
+    ``newest`` (N, E) is the output of the latest position, whose next token is the next
+    one fed (None before any token)."""
+
+    model: Any
+    keys: Tensor | None = None
+    words: Tensor | None = None
+    newest: Tensor | None = None
+
+
+class CachedDecoding:
+    """A language model's decoding step (``recur.generation``) with the continuous cache.
+
+    ``model`` needs ``features(tokens (N, T), state) -> ((N, T, E), state)`` and
+    ``log_probs(features) -> (N, T, V)`` (``recur.models.LanguageModel``); its state is
+    reordered by ``reorder_model_state`` (default ``select_rows(1)``: (L, N, H)). Use
+    ``start(state)`` as the decoder's initial state, ``step`` as its step and ``reorder``
+    as beam search's ``reorder_state``; ``prime`` feeds a whole prefix in one pass.
+    Fed the tokens of a stream one by one, ``step``'s log-probabilities of the next tokens
+    equal ``cache_log_probs`` of that stream.
+    """
+
+    def __init__(self, model: Any, cache: NeuralCache, reorder_model_state=None) -> None:
+        self.model, self.cache = model, cache
+        self.reorder_model_state = reorder_model_state or select_rows(1)
+
+    def start(self, model_state: Any = None) -> CacheState:
+        """The state before any token: the model's ``model_state`` and an empty cache."""
+        return CacheState(model_state)
+
+    def _feed(self, tokens: Tensor, state: CacheState) -> tuple[Tensor, CacheState]:
+        """Feed tokens (N, T): their outputs (N, T, E) and the state after them."""
+        features, model_state = self.model.features(tokens, state.model)     # (N, T, E)
+        features = features.float()
+        new_keys, new_words = features[:, :-1], tokens[:, 1:]
+        if state.newest is not None:  # the newest output's next token is tokens[:, 0]
+            new_keys = torch.cat([state.newest.unsqueeze(1), new_keys], 1)
+            new_words = tokens
+        keys, words = new_keys, new_words
+        if state.keys is not None:
+            keys, words = torch.cat([state.keys, keys], 1), torch.cat([state.words, words], 1)
+        size = self.cache.size
+        return features, CacheState(model_state, keys[:, -size:], words[:, -size:],
+                                    features[:, -1])
+
+    def prime(self, tokens: Tensor, state: CacheState) -> CacheState:
+        """The state after feeding tokens (N, T) (a prompt) in one pass."""
+        return self._feed(tokens, state)[1]
+
+    def step(self, tokens: Tensor, state: CacheState) -> tuple[Tensor, CacheState]:
+        """tokens (N,) -> (next-token log-probabilities (N, V) with the cache, state)."""
+        features, state = self._feed(tokens.unsqueeze(1), state)
+        model_log_probs = self.model.log_probs(features)[:, 0]                  # (N, V)
+        return next_log_probs(state.newest, state.keys, state.words, model_log_probs,
+                              self.cache), state
+
+    def reorder(self, state: CacheState, index: Tensor) -> CacheState:
+        """Rows ``index`` (N',) of the state (beam search's ``reorder_state``)."""
+        pick = select_rows(0)
+        return CacheState(self.reorder_model_state(state.model, index), pick(state.keys, index),
+                          pick(state.words, index), pick(state.newest, index))

@@ -6,8 +6,9 @@ The task the Trainer runs, the presets, the Python API and the CLI verbs built o
                    --out DIR [--preset char|word|word-best|tiny] [--time-budget MIN]
     recur evaluate DIR --data PATH [--json]        loss (nats/token), perplexity, bits
     recur generate DIR --prompt TEXT --length N [--temperature T --top-k K --top-p P
-                   --seed S --stop STR --beam K]
+                   --seed S --stop STR --beam K] [--cache-size N ...]
     recur complete DIR --prompt "the clouds are in the" [--k 5] [--words N]
+                   [--cache-size N --cache-theta T --cache-lambda L]
 
 Training reads the text as one stream, cut into B parallel rows fed in windows of
 ``bptt`` tokens, the state carried from window to window (``TrainConfig.tbptt``; the
@@ -42,7 +43,7 @@ from recur.data.text import LabelledTexts
 from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
 from recur.models.adaptive_softmax import check_cutoffs, frequency_order
 from recur.models.language_model import LanguageModel, LanguageModelConfig
-from recur.models.neural_cache import NeuralCache, cache_log_probs, fit_cache
+from recur.models.neural_cache import CachedDecoding, NeuralCache, cache_log_probs, fit_cache
 from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
@@ -408,6 +409,17 @@ class Completion(NamedTuple):
     probability: float
 
 
+class Decoding(NamedTuple):
+    """How a decoder drives the model (``TrainedLanguageModel.decoding``): its ``step``
+    and ``reorder`` (``recur.generation``), ``prime(tokens (N, T), state) -> state`` to
+    feed a prompt in one pass, and the ``state`` to start from."""
+
+    step: Any
+    reorder: Any
+    prime: Any
+    state: Any
+
+
 class TrainedLanguageModel:
     """A trained LM with its codec: ``TrainedLanguageModel.load(DIR).generate("To be")``."""
 
@@ -427,9 +439,29 @@ class TrainedLanguageModel:
     def step(self, tokens: Tensor, state: tuple[Tensor, ...] | None = None
              ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """The decoders' step (``recur.generation``): tokens (B,) -> (log_probs (B, V),
-        state). ``generate`` and ``beam`` call this; the onnx backend
+        state). Every decoder here calls it (through ``decoding``); the onnx backend
         (``recur.export.OnnxLanguageModel``) overrides it."""
         return self.model.step(tokens, state)
+
+    def decoding(self, cache: NeuralCache | None = None,
+                 state: tuple[Tensor, ...] | None = None) -> Decoding:
+        """The step, reorder and prime functions every decoder here uses, starting from
+        the model state ``state`` (None: zeros); with ``cache``, the continuous cache
+        (``recur.models.neural_cache``) fills with the prompt and the generated tokens and
+        is mixed into every next-token distribution."""
+        if cache is None:
+            def prime(tokens: Tensor, s: Any) -> Any:
+                return self.model(tokens, s)[1]
+
+            return Decoding(self.step, select_rows(1), prime, state)
+        cached = CachedDecoding(self.model, cache)
+        return Decoding(cached.step, cached.reorder, cached.prime, cached.start(state))
+
+    def _primed(self, decoding: Decoding, ids: Tensor) -> Any:
+        """The decoding state after all but the last token of the prompt ids (1, P)."""
+        if ids.shape[1] == 1:
+            return decoding.state
+        return decoding.prime(ids[:, :-1], decoding.state)
 
     def initial_state(self, condition: str | None) -> tuple[Tensor, ...] | None:
         """The state a generation starts from: the condition's for a conditional model
@@ -457,25 +489,28 @@ class TrainedLanguageModel:
     def generate(self, prompt: str = "", length: int = 200, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
                  stop: tuple[str, ...] = (), stop_at_eos: bool = False,
-                 condition: str | None = None) -> Iterator[str]:
+                 condition: str | None = None, cache: NeuralCache | None = None
+                 ) -> Iterator[str]:
         """Stream the continuation of ``prompt``, piece by piece, as it is generated.
 
         ``length`` tokens at most; ``temperature`` 0 is greedy; ``seed`` makes sampling
         reproducible; generation ends early at a ``stop`` string (not included) or, with
         ``stop_at_eos``, at the end-of-line token. An empty prompt starts a new line.
         A conditional model starts from ``condition``'s state (one of ``label_names``).
+        With ``cache`` the continuous cache of the prompt and the text generated so far is
+        mixed into every step (``decoding``).
         Arguments and the prompt are checked here, before the first piece is asked for.
         """
         check_sampling(temperature, top_k, top_p)
         check_positive_int("length", length)
         start = self._prompt(prompt)
-        state0 = self.initial_state(condition)
+        decoding = self.decoding(cache, self.initial_state(condition))
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         eos = self.codec.eos_id if stop_at_eos else None
 
         def tokens() -> Iterator[int]:
             with torch.no_grad():
-                for t in sample(self.step, state0, start, max_new_tokens=length,
+                for t in sample(decoding.step, decoding.state, start, max_new_tokens=length,
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 generator=generator, eos=eos):
                     if int(t) != eos:
@@ -491,28 +526,38 @@ class TrainedLanguageModel:
 
     @torch.no_grad()
     def beam(self, prompt: str = "", length: int = 50, beam_size: int = 5,
-             length_penalty: float = 1.0) -> str:
-        """The beam-search continuation of ``prompt`` (up to ``length`` tokens)."""
+             length_penalty: float = 1.0, cache: NeuralCache | None = None) -> str:
+        """The beam-search continuation of ``prompt`` (up to ``length`` tokens), with the
+        continuous ``cache`` mixed in if given."""
         eos = self.codec.eos_id
-        best = beam_search(self.step, None, self._prompt(prompt), eos=eos,
+        decoding = self.decoding(cache)
+        best = beam_search(decoding.step, decoding.state, self._prompt(prompt), eos=eos,
                            beam_size=beam_size, max_len=length, length_penalty=length_penalty,
-                           reorder_state=select_rows(1))[0][0]
+                           reorder_state=decoding.reorder)[0][0]
         tokens = [t for t in best.tokens if t != eos]
         return self.codec.decode(tokens)
 
     @torch.no_grad()
-    def next_tokens(self, prompt: str, k: int = 5) -> list[Completion]:
-        """The k most likely next tokens after ``prompt`` with their probabilities."""
+    def next_tokens(self, prompt: str, k: int = 5, cache: NeuralCache | None = None
+                    ) -> list[Completion]:
+        """The k most likely next tokens after ``prompt`` with their probabilities (with
+        the continuous ``cache`` of the prompt mixed in if given)."""
         check_positive_int("k", k)
         ids = self._prompt(prompt)
-        logits, _ = self.model(ids)
-        probs = logits[0, -1].float().softmax(-1)                              # (V,)
+        if cache is None:
+            logits, _ = self.model(ids)
+            probs = logits[0, -1].float().softmax(-1)                          # (V,)
+        else:
+            decoding = self.decoding(cache)
+            log_probs, _ = decoding.step(ids[:, -1], self._primed(decoding, ids))
+            probs = log_probs[0].exp()
         top = probs.topk(min(k, len(probs)))
         return [Completion(self.codec.token_text(int(i)), float(p))
                 for p, i in zip(top.values, top.indices, strict=True)]
 
     @torch.no_grad()
-    def complete(self, prompt: str, k: int = 5, words: int = 1) -> list[Completion]:
+    def complete(self, prompt: str, k: int = 5, words: int = 1,
+                 cache: NeuralCache | None = None) -> list[Completion]:
         """Autocomplete: the k most likely continuations of ``words`` words.
 
         Word models: the next ``words`` words (beam search when words > 1). Character
@@ -520,22 +565,26 @@ class TrainedLanguageModel:
         more words up to ``words``, found by beam search over characters, each ending
         where a word ends (at any non-letter, non-digit, non-apostrophe character). BPE
         models: beam search over subword pieces until ``words`` words have ended.
+        With ``cache``, the continuous cache of the prompt (and of each beam's own words)
+        is mixed into every step: words the prompt used become likelier.
         """
         check_positive_int("k", k)
         check_positive_int("words", words)
         if self.codec.level == "word":
             if words == 1:
-                return self.next_tokens(prompt, k)
-            hyps = beam_search(self.model.step, None, self._prompt(prompt),
+                return self.next_tokens(prompt, k, cache)
+            decoding = self.decoding(cache)
+            hyps = beam_search(decoding.step, decoding.state, self._prompt(prompt),
                                eos=self.codec.eos_id, beam_size=max(k, 5), max_len=words,
-                               length_penalty=0.0, n_best=k, reorder_state=select_rows(1))[0]
+                               length_penalty=0.0, n_best=k, reorder_state=decoding.reorder)[0]
             return [Completion(" ".join(self.codec.token_text(t) for t in h.tokens),
                                math.exp(h.log_prob)) for h in hyps]
         if self.codec.level == "bpe":
-            return self._complete_subwords(prompt, k, words)
-        return self._complete_chars(prompt, k, words)
+            return self._complete_subwords(prompt, k, words, self.decoding(cache))
+        return self._complete_chars(prompt, k, words, self.decoding(cache))
 
-    def _complete_subwords(self, prompt: str, k: int, words: int) -> list[Completion]:
+    def _complete_subwords(self, prompt: str, k: int, words: int, decoding: Decoding
+                           ) -> list[Completion]:
         """Beam search over BPE pieces until ``words`` words have ended (a piece ending in
         the end-of-word mark ``</w>``, or ``<eos>``); the prompt's words are complete."""
         V = self.codec.vocab_size
@@ -548,25 +597,25 @@ class TrainedLanguageModel:
             rnn_state, done = state
             tokens = tokens.clamp(max=V - 1)
             done = done + ends_word[tokens].long()                                 # (N,)
-            log_probs, rnn_state = self.model.step(tokens, rnn_state)              # (N, V)
+            log_probs, rnn_state = decoding.step(tokens, rnn_state)                # (N, V)
             complete = (done >= words).unsqueeze(1)                                # (N, 1)
             log_probs = torch.cat([log_probs.masked_fill(complete, -math.inf),
                                    torch.where(complete, 0.0, -math.inf)], 1)      # (N, V+1)
             return log_probs, (rnn_state, done)
 
         def reorder(state: tuple, index: Tensor) -> tuple:
-            return select_rows(1)(state[0], index), state[1][index]
+            return decoding.reorder(state[0], index), state[1][index]
 
         ids = self._prompt(prompt)
-        _, rnn_state = self.model(ids[:, :-1]) if ids.shape[1] > 1 else (None, None)
-        start = (rnn_state, torch.full((1,), -1 if prompt else 0, dtype=torch.long))
+        start = (self._primed(decoding, ids), torch.full((1,), -1 if prompt else 0, dtype=torch.long))
         hyps = beam_search(step, start, ids[:, -1], eos=end, beam_size=max(2 * k, 8),
                            max_len=8 * words + 1, length_penalty=0.0, n_best=k,
                            reorder_state=reorder)[0]
         return [Completion(self.codec.decode([t for t in h.tokens if t != end]),
                            math.exp(h.log_prob)) for h in hyps]
 
-    def _complete_chars(self, prompt: str, k: int, words: int) -> list[Completion]:
+    def _complete_chars(self, prompt: str, k: int, words: int, decoding: Decoding
+                        ) -> list[Completion]:
         chars = self.codec.tokenizer.chars
         V = len(chars)
         in_word_char = torch.tensor([c.isalnum() or c == "'" for c in chars])     # (V,)
@@ -578,7 +627,7 @@ class TrainedLanguageModel:
             fed_word_char = in_word_char[tokens]                                   # (N,)
             done = done + (in_word & ~fed_word_char).long()    # a word just ended
             in_word = fed_word_char
-            log_probs, rnn_state = self.model.step(tokens, rnn_state)              # (N, V)
+            log_probs, rnn_state = decoding.step(tokens, rnn_state)                # (N, V)
             can_end = in_word & (done == words - 1)                                # (N,)
             boundary = log_probs.masked_fill(in_word_char, -math.inf)              # (N, V)
             end_lp = torch.where(can_end, boundary.logsumexp(-1), -math.inf)       # (N,)
@@ -587,11 +636,11 @@ class TrainedLanguageModel:
 
         def reorder(state: tuple, index: Tensor) -> tuple:
             rnn_state, in_word, done = state
-            return (select_rows(1)(rnn_state, index), in_word[index], done[index])
+            return (decoding.reorder(rnn_state, index), in_word[index], done[index])
 
         ids = self._prompt(prompt)
-        _, rnn_state = self.model(ids[:, :-1]) if ids.shape[1] > 1 else (None, None)
-        start = (rnn_state, torch.zeros(1, dtype=torch.bool), torch.zeros(1, dtype=torch.long))
+        start = (self._primed(decoding, ids), torch.zeros(1, dtype=torch.bool),
+                 torch.zeros(1, dtype=torch.long))
         hyps = beam_search(step, start, ids[:, -1], eos=end, beam_size=max(2 * k, 8),
                            max_len=24 * words, length_penalty=0.0, n_best=k,
                            reorder_state=reorder)[0]
@@ -866,6 +915,18 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_cache_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """``--cache-size N --cache-theta T --cache-lambda L`` (read by ``cache_from_args``)."""
+    defaults = NeuralCache()
+    parser.add_argument("--cache-size", type=int, metavar="N",
+                        help=f"{prefix}mix in a continuous cache of the last N positions "
+                        "(Grave et al. 2017; docs/language-modelling.md)")
+    parser.add_argument("--cache-theta", type=float, metavar="T",
+                        help=f"{prefix}the cache's similarity scale (default {defaults.theta})")
+    parser.add_argument("--cache-lambda", type=float, metavar="L",
+                        help=f"{prefix}the cache's weight in [0, 1) (default {defaults.lam})")
+
+
 def cache_from_args(args: argparse.Namespace) -> NeuralCache | None:
     """``--cache-size N [--cache-theta T] [--cache-lambda L]`` (language models only)."""
     size = getattr(args, "cache_size", None)
@@ -898,19 +959,21 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--condition", help="label to condition on (conditional models)")
     parser.add_argument("--stop-at-eos", action="store_true",
                         help="end at the end-of-line token (word and bpe models)")
+    add_cache_arguments(parser)
 
 
 def generate_command(args: argparse.Namespace) -> int:
     check_positive_int("--length", args.length)
     check_sampling(args.temperature, args.top_k, args.top_p)
+    cache = cache_from_args(args)
     model = load_for_backend(args, TrainedLanguageModel.load, "OnnxLanguageModel")
     if args.beam is not None:
         check_positive_int("--beam", args.beam)
-        print(args.prompt + model.beam(args.prompt, args.length, args.beam))
+        print(args.prompt + model.beam(args.prompt, args.length, args.beam, cache=cache))
         return 0
     pieces = model.generate(args.prompt, args.length, args.temperature, args.top_k,
                             args.top_p, args.seed, tuple(args.stop), args.stop_at_eos,
-                            condition=args.condition)
+                            condition=args.condition, cache=cache)
     sys.stdout.write(args.prompt)
     for piece in pieces:
         sys.stdout.write(piece)
@@ -925,13 +988,15 @@ def add_complete_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=5, help="completions to show")
     parser.add_argument("--words", type=int, default=1, help="words per completion")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
+    add_cache_arguments(parser)
 
 
 def complete_command(args: argparse.Namespace) -> int:
     check_positive_int("--k", args.k)
     check_positive_int("--words", args.words)
+    cache = cache_from_args(args)
     model = TrainedLanguageModel.load(args.model)
-    for c in model.complete(args.prompt, args.k, args.words):
+    for c in model.complete(args.prompt, args.k, args.words, cache=cache):
         shown = c.text.replace("\n", "\\n")  # one completion per line
         print(json.dumps(c._asdict()) if args.json else f"{c.probability:8.4f}  {shown}")
     return 0

@@ -7,6 +7,11 @@ server-sent events ``{"token": piece}`` as ``TrainedLanguageModel.generate`` pro
 ``POST /v1/models/{name}/complete`` with ``{"text": "the clouds are in the", "k": 5,
 "words": 1}`` returns ``{"completions": [str], "probabilities": [float]}`` — each
 completion continues the text, as ``recur complete`` prints them.
+
+Both take an optional ``"cache": {"size": 500, "theta": 0.3, "lambda": 0.1}``: the
+continuous cache of the prompt (and of the text generated so far) mixed into every
+next-token distribution, as ``--cache-size/--cache-theta/--cache-lambda`` on the CLI
+(``recur.models.neural_cache``).
 """
 
 from __future__ import annotations
@@ -17,12 +22,35 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from recur.models.neural_cache import NeuralCache
 from recur.serve.handlers import Route, TaskHandler, check_text, limits_of, register_handler
 from recur.serve.limits import Limits
 from recur.tasks.language_model import TrainedLanguageModel
 
 MAX_COMPLETIONS = 20
 MAX_COMPLETION_WORDS = 5
+MAX_CACHE_SIZE = 10_000
+_CACHE = NeuralCache()
+
+
+class CacheSettings(BaseModel):
+    """The continuous cache (Grave et al. 2017): the last ``size`` positions, similarity
+    scale ``theta``, weight ``lambda``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    size: int = Field(ge=1, le=MAX_CACHE_SIZE, description="positions the cache keeps")
+    theta: float = Field(_CACHE.theta, ge=0.0, allow_inf_nan=False,
+                         description="how sharply similar contexts are preferred")
+    lam: float = Field(_CACHE.lam, ge=0.0, lt=1.0, alias="lambda",
+                       description="the cache's weight in the mixture")
+
+    def settings(self) -> NeuralCache:
+        return NeuralCache(self.size, self.theta, self.lam)
+
+
+def cache_of(settings: CacheSettings | None) -> NeuralCache | None:
+    return None if settings is None else settings.settings()
 
 
 class GenerateRequest(BaseModel):
@@ -36,6 +64,7 @@ class GenerateRequest(BaseModel):
     seed: int | None = Field(None, description="makes sampling reproducible")
     stop: list[str] = Field(default_factory=list, max_length=8,
                             description="stop before any of these strings")
+    cache: CacheSettings | None = Field(None, description="mix in a continuous cache")
 
     @field_validator("prompt")
     @classmethod
@@ -66,7 +95,8 @@ def generate(model: TrainedLanguageModel, request: GenerateRequest,
              limits: Limits) -> Iterator[dict[str, Any]]:
     pieces = model.generate(request.prompt, length=request.max_new_tokens,
                             temperature=request.temperature, top_k=request.top_k,
-                            top_p=request.top_p, seed=request.seed, stop=tuple(request.stop))
+                            top_p=request.top_p, seed=request.seed, stop=tuple(request.stop),
+                            cache=cache_of(request.cache))
     for piece in pieces:
         yield {"token": piece}
 
@@ -77,6 +107,7 @@ class CompleteRequest(BaseModel):
     text: str = Field(description="the text to complete", examples=["the clouds are in the"])
     k: int = Field(5, ge=1, le=MAX_COMPLETIONS, description="how many completions")
     words: int = Field(1, ge=1, le=MAX_COMPLETION_WORDS, description="words per completion")
+    cache: CacheSettings | None = Field(None, description="mix in a continuous cache")
 
     @field_validator("text")
     @classmethod
@@ -93,7 +124,8 @@ def complete(model: TrainedLanguageModel, requests: list[CompleteRequest],
              limits: Limits) -> list[CompleteResponse]:
     responses = []
     for request in requests:
-        found = model.complete(request.text, k=request.k, words=request.words)
+        found = model.complete(request.text, k=request.k, words=request.words,
+                               cache=cache_of(request.cache))
         responses.append(CompleteResponse(completions=[c.text for c in found],
                                           probabilities=[c.probability for c in found]))
     return responses
