@@ -4,7 +4,7 @@ The task the Trainer runs, the presets, the Python API and the CLI verbs built o
 
     recur train lm --train PATH [--valid PATH | --valid-fraction F] --level char|word|bpe
                    --out DIR [--preset char|word|word-best|tiny] [--time-budget MIN]
-    recur evaluate DIR --data PATH [--json]        loss (nats/token), perplexity, bits
+    recur evaluate DIR --data PATH [--json] [--cache-size N ...]   loss, perplexity, bits
     recur generate DIR --prompt TEXT --length N [--temperature T --top-k K --top-p P
                    --seed S --stop STR --beam K] [--cache-size N ...]
     recur complete DIR --prompt "the clouds are in the" [--k 5] [--words N]
