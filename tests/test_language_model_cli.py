@@ -199,3 +199,27 @@ def test_bpe_model_completes_whole_words(tmp_path):
     top = model.complete("the clouds are in the", k=2)
     assert top[0].text == "sky" and top[0].probability > 0.5
     assert model.complete("the rain", k=1, words=1)[0].text == "falls"
+
+
+def test_dropout_flags_override_the_preset_and_reach_the_saved_model(tmp_path, capsys):
+    import argparse
+
+    from recur.tasks.language_model import add_train_arguments, configs_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--train", "t.txt", "--out", "o", "--preset", "word-best",
+                              "--dropout", "0.5", "--output-dropout", "0.45",
+                              "--weight-drop", "0.3", "--embed-dropout", "0.1"])
+    _, model, _ = configs_from_args(args)
+    assert (model["hidden_dropout"], model["output_dropout"]) == (0.5, 0.45)
+    assert (model["weight_drop"], model["embed_dropout"], model["input_dropout"]) == (0.3, 0.1, 0.4)
+    train = write_text(tmp_path / "train.txt", 200, 4)
+    out = tmp_path / "wd"
+    assert main(["train", "lm", "--train", str(train), "--level", "word", "--preset", "tiny",
+                 "--epochs", "1", "--weight-drop", "0.25", "--out", str(out), "--quiet"]) == 0
+    assert TrainedLanguageModel.load(out).model.config.weight_drop == 0.25
+    assert main(["train", "lm", "--train", str(train), "--level", "word", "--preset", "tiny",
+                 "--weight-drop", "1.5", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "weight_drop must be a number in [0, 1), got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

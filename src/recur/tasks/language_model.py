@@ -42,7 +42,7 @@ from recur.data.streams import LEVELS, StreamBatches, TextCodec, Window
 from recur.data.text import LabelledTexts
 from recur.generation import beam_search, check_sampling, sample, select_rows, stream_text
 from recur.models.adaptive_softmax import check_cutoffs, frequency_order
-from recur.models.language_model import LanguageModel, LanguageModelConfig
+from recur.models.language_model import DROPOUTS, LanguageModel, LanguageModelConfig
 from recur.models.neural_cache import CachedDecoding, NeuralCache, cache_log_probs, fit_cache
 from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
@@ -770,6 +770,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden-size", type=int)
     parser.add_argument("--num-layers", type=int)
     parser.add_argument("--dropout", type=float, help="output and between-layer dropout")
+    parser.add_argument("--embed-dropout", type=float,
+                        help="drop whole words from the embedding (a word's every use)")
+    parser.add_argument("--input-dropout", type=float,
+                        help="locked (variational) dropout on the embedded input")
+    parser.add_argument("--hidden-dropout", type=float,
+                        help="locked dropout between the layers (overrides --dropout)")
+    parser.add_argument("--output-dropout", type=float,
+                        help="locked dropout before the softmax (overrides --dropout)")
+    parser.add_argument("--weight-drop", type=float,
+                        help="DropConnect on each layer's recurrent matrix W_hh (AWD-LSTM)")
     parser.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--adaptive-cutoffs", metavar="C1,C2,...",
                         help="adaptive softmax: the head holds the C1 most frequent tokens, "
@@ -827,6 +837,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, Tra
                        "adaptive_div": args.adaptive_div}
     if args.dropout is not None:
         model_overrides |= {"hidden_dropout": args.dropout, "output_dropout": args.dropout}
+    model_overrides |= {name: getattr(args, name) for name in DROPOUTS
+                        if getattr(args, name, None) is not None}
     model = dict(preset.model) | {k: v for k, v in model_overrides.items() if v is not None}
     if model.get("adaptive_cutoffs") == "none":
         model["adaptive_cutoffs"] = None
