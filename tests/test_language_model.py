@@ -128,13 +128,11 @@ def test_tied_weights_share_one_matrix_and_project_when_sizes_differ():
     assert tied == untied - 11 * 8  # one V x E matrix fewer
 
 
-def test_weight_drop_keeps_the_fused_kernel_and_is_off_in_eval():
+def test_weight_drop_keeps_the_fused_kernel_the_weights_and_is_off_in_eval():
     plain, dropped = tiny_model(), tiny_model(weight_drop=0.5)
     assert all(rnn.use_fused for rnn in dropped.layers)
-    state = dropped.state_dict()
-    renamed = {k.replace("parametrizations.weight_hh.original", "weight_hh"): v
-               for k, v in state.items()}
-    plain.load_state_dict(renamed)
+    assert dropped.state_dict().keys() == plain.state_dict().keys()  # checkpoints interchange
+    plain.load_state_dict(dropped.state_dict())
     tokens = torch.randint(11, (2, 5))
     with torch.no_grad():
         torch.testing.assert_close(dropped(tokens).logits, plain(tokens).logits)
@@ -142,16 +140,25 @@ def test_weight_drop_keeps_the_fused_kernel_and_is_off_in_eval():
         assert not torch.allclose(dropped(tokens).logits, plain(tokens).logits)
 
 
-def test_weight_drop_zeroes_recurrent_weights_once_per_window():
+def test_weight_drop_zeroes_recurrent_weights_once_per_window_and_trains_the_original():
     model = tiny_model(weight_drop=0.5, num_layers=1).train()
-    cell = model.layers[0].cells[0]
+    rnn = model.layers[0]
     seen = []
-    hook = cell.parametrizations.weight_hh.register_forward_hook(
-        lambda _m, _i, out: seen.append(out.detach().clone()))
-    model(torch.randint(11, (2, 6)))
-    hook.remove()
-    assert len(seen) == 1  # one mask for the whole window (the fused call reads it once)
-    assert (seen[0] == 0).float().mean() > 0.3
+    original = rnn.forward
+
+    def spy(x, state=None):  # what W_hh the layer runs with
+        seen.append(rnn.cells[0].weight_hh.detach().clone())
+        return original(x, state)
+
+    rnn.forward = spy
+    model(torch.randint(11, (2, 6))).logits.sum().backward()
+    assert len(seen) == 1  # one mask for the whole window
+    zeroed = seen[0] == 0
+    assert zeroed.float().mean() > 0.3
+    weight = rnn.cells[0].weight_hh
+    torch.testing.assert_close(seen[0][~zeroed], 2 * weight.detach()[~zeroed])
+    assert weight.grad is not None and (weight.grad[zeroed] == 0).all()
+    assert weight.grad[~zeroed].abs().sum() > 0
 
 
 def test_locked_dropout_uses_one_mask_for_every_time_step():

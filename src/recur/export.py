@@ -53,7 +53,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from recur.cells.elman import Elman
 from recur.cells.gru import GRU
@@ -82,10 +81,8 @@ class ExportError(ValueError):
 
 
 def _onnx_op(cell: nn.Module) -> tuple[str, dict[str, Any]]:
-    """The ONNX operator computing ``cell`` and its attributes (per direction). A cell with
-    parametrized weights (the LM's weight drop) counts as its own class: ``OnnxRecurrent``
-    reads the weights' eval-mode values."""
-    kind = parametrize.type_before_parametrizations(cell)
+    """The ONNX operator computing ``cell`` and its attributes (per direction)."""
+    kind = type(cell)
     if kind is LSTM:
         return "LSTM", {}
     if kind is GRU:

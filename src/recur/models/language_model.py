@@ -13,8 +13,9 @@ Models" (AWD-LSTM), §4 — each off at 0:
   dropout (Gal & Ghahramani 2016) on the embeddings, between layers and on the top
   layer's outputs — one mask per sequence, the same at every time step;
 * ``weight_drop``: DropConnect (Wan et al. 2013) on each layer's recurrent matrix W_hh,
-  one mask per forward call. It is applied to the weight *before* the layer runs
-  (a ``torch.nn.utils.parametrize`` parametrisation), so the fused kernel is kept;
+  one mask per forward call. The dropped matrix is swapped in for the layer's call
+  (``torch.func.functional_call``), so the fused kernel is kept and the saved weights
+  are the same with and without it (a run can add weight drop when it resumes);
 * ``tie_weights``: the output layer shares the embedding matrix (Press & Wolf 2017;
   Inan et al. 2017). When the top layer's H differs from the embedding size E, a linear
   projection H → E comes first.
@@ -43,7 +44,6 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from recur.cells import CELLS
 from recur.cells.base import check_choice, check_positive_int
@@ -119,18 +119,6 @@ class LMLoss(NamedTuple):
     state: tuple[Tensor, ...]
 
 
-class DropConnect(nn.Module):
-    """A parametrisation: the weight with each element zeroed with probability p
-    (scaled by 1 / (1 - p)) in training mode; the weight itself in eval mode."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, weight: Tensor) -> Tensor:
-        return nn.functional.dropout(weight, self.p, self.training)
-
-
 def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """Variational dropout on (B, T, F): one (B, 1, F) mask shared by every time step."""
     if not training or p == 0:
@@ -170,7 +158,6 @@ class LanguageModel(nn.Module):
                 if getattr(cell, "weight_hh", None) is None:
                     raise ValueError(f"weight_drop needs a cell with recurrent weights W_hh, "
                                      f"got cell {c.cell!r}")
-                parametrize.register_parametrization(cell, "weight_hh", DropConnect(c.weight_drop))
         self.projection = (nn.Linear(c.hidden_size, c.embed_dim, bias=False)
                            if c.tie_weights and c.hidden_size != c.embed_dim else None)
         out_dim = c.embed_dim if c.tie_weights else c.hidden_size
@@ -254,17 +241,27 @@ class LanguageModel(nn.Module):
         x = embedding_dropout(self.embedding, tokens, c.embed_dropout, self.training)  # (B, T, E)
         x = locked_dropout(x, c.input_dropout, self.training)
         finals = []
-        with parametrize.cached():  # one DropConnect mask per weight for the whole window
-            for layer, rnn in enumerate(self.layers):
-                layer_state = None if state is None else tuple(s[layer:layer + 1] for s in state)
-                x, final = rnn(x, layer_state)                                 # (B, T, H)
-                finals.append(final)
-                p = c.hidden_dropout if layer < c.num_layers - 1 else c.output_dropout
-                x = locked_dropout(x, p, self.training)
+        for layer, rnn in enumerate(self.layers):
+            layer_state = None if state is None else tuple(s[layer:layer + 1] for s in state)
+            x, final = self._run_layer(rnn, x, layer_state)                     # (B, T, H)
+            finals.append(final)
+            p = c.hidden_dropout if layer < c.num_layers - 1 else c.output_dropout
+            x = locked_dropout(x, p, self.training)
         if self.projection is not None:
             x = self.projection(x)                                              # (B, T, E)
         new_state = tuple(torch.cat(s, dim=0) for s in zip(*finals, strict=True))  # (L, B, H)
         return x, new_state
+
+    def _run_layer(self, rnn: Recurrent, x: Tensor, state: tuple[Tensor, ...] | None
+                   ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """One layer over the window; in training with ``weight_drop`` p, with W_hh
+        DropConnected: each element zeroed with probability p, the rest scaled by
+        1 / (1 - p), one mask for the whole window (the fused kernel reads it once)."""
+        p = self.config.weight_drop
+        if not (self.training and p):
+            return rnn(x, state)
+        dropped = nn.functional.dropout(rnn.cells[0].weight_hh, p, training=True)
+        return torch.func.functional_call(rnn, {"cells.0.weight_hh": dropped}, (x, state))
 
     def log_probs(self, features: Tensor) -> Tensor:
         """Normalised float32 log-probabilities (B, T, V) of ``features`` (B, T, E)."""
