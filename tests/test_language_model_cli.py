@@ -223,3 +223,19 @@ def test_dropout_flags_override_the_preset_and_reach_the_saved_model(tmp_path, c
                  "--weight-drop", "1.5", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
     assert "weight_drop must be a number in [0, 1), got 1.5" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_ema_flag_averages_the_weights_that_are_saved_and_is_checked(tmp_path, capsys):
+    train = write_text(tmp_path / "train.txt", 300, 5)
+    out = tmp_path / "ema"
+    assert main(["train", "lm", "--train", str(train), "--level", "word", "--preset", "tiny",
+                 "--epochs", "2", "--ema", "0.99", "--out", str(out), "--quiet"]) == 0
+    saved = json.loads((out / "best" / "config.json").read_text())
+    assert saved["training"]["ema_decay"] == 0.99
+    valid = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in valid if r["kind"] == "valid"]
+    assert len(valid) == 2 and all("valid_raw_perplexity" in r for r in valid)
+    assert main(["train", "lm", "--train", str(train), "--level", "word", "--preset", "tiny",
+                 "--ema", "1", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "ema_decay must be a number in (0, 1), got 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

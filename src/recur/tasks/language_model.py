@@ -797,6 +797,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--clip-norm", type=float)
+    parser.add_argument("--ema", type=float, metavar="DECAY",
+                        help="validate and keep an exponential moving average of the weights "
+                        "with this decay per step (e.g. 0.999)")
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="stop cleanly after MIN minutes; the cosine schedule decays over it")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
@@ -845,6 +848,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, Tra
     train_overrides = {"epochs": args.epochs, "max_steps": args.max_steps, "lr": args.lr,
                        "optimizer": args.optimizer, "weight_decay": args.weight_decay,
                        "clip_norm": args.clip_norm, "time_budget_min": args.time_budget,
+                       "ema_decay": args.ema,
                        "precision": args.precision, "device": args.device, "seed": args.seed,
                        "quiet": args.quiet or None, "batch_size": data.batch_size}
     training = replace(preset.training,

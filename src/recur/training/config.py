@@ -66,6 +66,12 @@ class TrainConfig:
         log_every: write a training record to metrics.jsonl every this many steps.
         checkpoint_every: also save ``last/`` every this many steps, for mid-epoch resume
             (None: only at the end of each epoch).
+        ema_decay: keep an exponential moving average of the weights, updated after every
+            optimizer step with this decay (e.g. 0.999: an average over roughly the last
+            1,000 steps; early steps use min(decay, (1 + n) / (10 + n)) so the average is
+            not dominated by the initial weights). Validation, the choice of the best model
+            and best/ use the averaged weights; the raw weights keep training, and each
+            validation record also holds their metrics as ``valid_raw_*``. None: off.
         tbptt: truncated BPTT: carry the task's recurrent state from batch to batch.
         quiet: no progress bar and no printed summaries.
         flush_denormals: on CPU, treat subnormal floats as zero while training
@@ -105,6 +111,7 @@ class TrainConfig:
     max_nonfinite: int = 10
     log_every: int = 50
     checkpoint_every: int | None = None
+    ema_decay: float | None = None
     tbptt: bool = False
     quiet: bool = False
     flush_denormals: bool = True
@@ -159,6 +166,8 @@ class TrainConfig:
         _positive_int("max_nonfinite", self.max_nonfinite)
         _positive_int("log_every", self.log_every)
         _positive_int("checkpoint_every", self.checkpoint_every, optional=True)
+        if self.ema_decay is not None:
+            _number("ema_decay", self.ema_decay, low=0.0, high=1.0, low_open=True, high_open=True)
         _bool("tbptt", self.tbptt)
         _bool("quiet", self.quiet)
         _bool("flush_denormals", self.flush_denormals)

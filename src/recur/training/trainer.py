@@ -7,8 +7,10 @@ One optimizer step, read top to bottom in ``fit`` and the three methods it calls
         zero_grad (first batch of a step) → backward
     (unscale fp16) → mean over the k batches → clip (log the pre-clip global norm)
     → skip the step if the loss or the gradient is not finite
-    → set the scheduled lr → optimizer step → log → checkpoint → callbacks
+    → set the scheduled lr → optimizer step → (ema_decay: update the weight average)
+    → log → checkpoint → callbacks
     at the end of each epoch: evaluate → keep the best model → early stopping → save last/
+    (with ema_decay the averaged weights are evaluated and kept; the raw ones train on)
 
 A run folder ``out_dir`` ends up holding::
 
@@ -41,7 +43,7 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -76,6 +78,7 @@ class TrainerState:
     items: int = 0  # items (tokens, sequences...) trained on
     records: int = 0  # lines in metrics.jsonl
     elapsed_s: float = 0.0  # training time over all sessions
+    averaged_steps: int = 0  # optimizer steps folded into the weight average (ema_decay)
 
 
 class FitResult(NamedTuple):
@@ -158,6 +161,10 @@ class Trainer:
         self.params = [p for p in self.raw_model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+        # ema_decay: the moving average of self.params that validation and best/ use
+        self.average: list[Tensor] | None = (
+            [p.detach().clone() for p in self.params] if config.ema_decay else None
+        )
         self.state = TrainerState()
         self.stream_state: Any = None  # the recurrent state carried between TBPTT windows
         self.total_steps = self._count_total_steps()
@@ -262,6 +269,8 @@ class Trainer:
                 self.scaler.step(self.optimizer)
             else:
                 self.optimizer.step()
+            if self.average is not None:
+                self._update_average()
             st.nonfinite_streak = 0
         else:
             st.skipped_steps += 1
@@ -279,6 +288,34 @@ class Trainer:
         self._log_step(loss if finite else math.nan, items, lr, grad_norm)
         if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0 and finite:
             self._save_last()
+
+    def _update_average(self) -> None:
+        """Move the averaged weights towards the current ones by one EMA step; the decay is
+        min(ema_decay, (1 + n) / (10 + n)) after n steps, so the first steps count fully."""
+        n = self.state.averaged_steps
+        decay = min(self.config.ema_decay, (1 + n) / (10 + n))
+        with torch.no_grad():
+            for average, param in zip(self.average, self.params, strict=True):
+                average.lerp_(param, 1.0 - decay)
+        self.state.averaged_steps += 1
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Inside the block the model holds the averaged weights (``ema_decay``); the raw
+        ones are put back after it, even on error. Without averaging: the model as it is."""
+        if self.average is None:
+            yield
+            return
+        with torch.no_grad():
+            raw = [param.detach().clone() for param in self.params]
+            for param, average in zip(self.params, self.average, strict=True):
+                param.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for param, saved in zip(self.params, raw, strict=True):
+                    param.copy_(saved)
 
     def _time_fraction(self) -> float | None:
         """The elapsed fraction of this session's time budget, for ``schedule_by_time``."""
@@ -310,7 +347,44 @@ class Trainer:
         return None
 
     def _validate(self) -> dict[str, Any]:
-        """Evaluate; keep the best model; count bad epochs (early stopping, plateau lr)."""
+        """Evaluate; keep the best model; count bad epochs (early stopping, plateau lr).
+
+        With ``ema_decay`` the averaged weights are evaluated and saved, and the raw
+        weights' metrics are recorded beside theirs as ``valid_raw_*``."""
+        cfg, st = self.config, self.state
+        raw_metrics = self.evaluate() if self.average is not None else {}
+        with self.averaged_weights():
+            improved, metrics = self._judge_and_keep()
+        if improved:
+            st.bad_epochs = 0
+        else:
+            st.bad_epochs += 1
+            if cfg.schedule == "plateau" and st.bad_epochs % cfg.plateau_patience == 0:
+                st.plateau_scale *= cfg.gamma
+            if cfg.patience is not None and st.bad_epochs >= cfg.patience:
+                self._stop = self._stop or "early_stopping"
+        raw_numbers = {name: v for name, v in raw_metrics.items() if isinstance(v, float)}
+        record = {
+            "kind": "valid",
+            "step": st.step,
+            "epoch": st.epoch,
+            **{f"valid_{name}": v for name, v in metrics.items()},
+            **{f"valid_raw_{name}": v for name, v in raw_numbers.items()},
+            "best": improved,
+            "time": self._elapsed(),
+        }
+        self._record(record)
+        numbers = [name for name, v in metrics.items() if isinstance(v, float)]
+        shown = list(dict.fromkeys(["loss", cfg.monitor.removeprefix("valid_"), *numbers]))[:4]
+        shown = "  ".join(f"valid {name} {metrics[name]:.4g}" for name in shown if name in metrics)
+        if "loss" in raw_numbers:
+            shown += f"  (raw weights: loss {raw_numbers['loss']:.4g})"
+        self._say(f"epoch {st.epoch} step {st.step}  {shown}{'  *best*' if improved else ''}")
+        return metrics
+
+    def _judge_and_keep(self) -> tuple[bool, dict[str, Any]]:
+        """Evaluate the model as it is; if it beats the best so far, record that and save
+        it to best/. Returns (improved, metrics)."""
         cfg, st = self.config, self.state
         metrics = self.evaluate()
         improved, value = True, None  # without validation data the latest model is the best
@@ -327,7 +401,7 @@ class Trainer:
                 best is None or (value < best if cfg.mode == "min" else value > best)
             )
         if improved:
-            st.best_metric, st.best_step, st.bad_epochs = value, st.step, 0
+            st.best_metric, st.best_step = value, st.step
             if self.env.is_main:
                 checkpoint.save_checkpoint(
                     self.best_dir,
@@ -336,26 +410,7 @@ class Trainer:
                     cfg.to_dict(),
                     info=self._info(metrics),
                 )
-        else:
-            st.bad_epochs += 1
-            if cfg.schedule == "plateau" and st.bad_epochs % cfg.plateau_patience == 0:
-                st.plateau_scale *= cfg.gamma
-            if cfg.patience is not None and st.bad_epochs >= cfg.patience:
-                self._stop = self._stop or "early_stopping"
-        record = {
-            "kind": "valid",
-            "step": st.step,
-            "epoch": st.epoch,
-            **{f"valid_{name}": v for name, v in metrics.items()},
-            "best": improved,
-            "time": self._elapsed(),
-        }
-        self._record(record)
-        numbers = [name for name, v in metrics.items() if isinstance(v, float)]
-        shown = list(dict.fromkeys(["loss", cfg.monitor.removeprefix("valid_"), *numbers]))[:4]
-        shown = "  ".join(f"valid {name} {metrics[name]:.4g}" for name in shown if name in metrics)
-        self._say(f"epoch {st.epoch} step {st.step}  {shown}{'  *best*' if improved else ''}")
-        return metrics
+        return improved, metrics
 
     def _save_last(self) -> None:
         """Save everything needed to resume into last/ (rank 0)."""
@@ -365,6 +420,7 @@ class Trainer:
             optimizer_state = {
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler else None,
+                "average": self.average,
             }
             trainer_state = {**dataclasses.asdict(st), "rng": rng_state()}
             stream = detach_state(self.stream_state) if self.config.tbptt else None
@@ -390,6 +446,9 @@ class Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.scaler and saved.get("scaler"):
             self.scaler.load_state_dict(saved["scaler"])
+        if self.average is not None and saved.get("average") is not None:
+            # a run that averaged before; one that did not starts its average here
+            self._load_average(saved["average"], folder)
         raw = checkpoint.read_json(folder / checkpoint.TRAINER_STATE)
         try:
             rng = raw.pop("rng")
@@ -414,6 +473,17 @@ class Trainer:
             f"resumed from {folder} at step {self.state.step}, epoch {self.state.epoch}, "
             f"batch {self.state.batch_in_epoch}"
         )
+
+    def _load_average(self, saved: list[Tensor], folder: Path) -> None:
+        shapes = [tuple(p.shape) for p in self.params]
+        if not isinstance(saved, list) or [tuple(t.shape) for t in saved] != shapes:
+            raise CheckpointError(
+                f"{folder / checkpoint.OPTIMIZER}: the averaged weights do not match the "
+                f"model's {len(shapes)} trainable parameters"
+            )
+        with torch.no_grad():
+            for average, tensor in zip(self.average, saved, strict=True):
+                average.copy_(tensor)
 
     def _prepare_out_dir(self, overwrite: bool, resume: bool) -> Path | None:
         """Check out_dir; return the checkpoint to resume from (or None for a new run)."""
