@@ -126,3 +126,21 @@ def test_a_run_without_ema_can_resume_with_it(tmp_path):
 def test_ema_decay_outside_0_1_is_a_clear_error(decay):
     with pytest.raises(ValueError, match=r"ema_decay must be a number in \(0, 1\), got"):
         TrainConfig(ema_decay=decay)
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "sentiment", "--out", "o"],
+    ["train", "tagger", "--train", "t.conll", "--out", "o"],
+    ["train", "translate", "--train-src", "s", "--train-tgt", "t", "--out", "o"],
+    ["train", "lm", "--train", "t.txt", "--out", "o"],
+])
+def test_train_commands_take_ema_into_their_training_config(argv):
+    import importlib
+
+    from recur.cli import build_parser
+
+    args = build_parser().parse_args([*argv, "--ema", "0.995"])
+    module = importlib.import_module(args.run.__module__)
+    training = module.configs_from_args(args)[-1]
+    assert training.ema_decay == 0.995
+    assert module.configs_from_args(build_parser().parse_args(argv))[-1].ema_decay is None

@@ -35,6 +35,7 @@ from recur.tasks.sentiment import classification_metrics
 from recur.tasks.sequences import LabelledSequences, SequenceTask, digits
 from recur.training import TrainConfig, Trainer, register_task
 from recur.training.checkpoint import load_checkpoint
+from recur.training.config import add_ema_argument
 
 MODES = ("row", "pixel", "cnn", "mixed")
 EVALUATE_NEEDS_DATA = False  # evaluate uses the fixed digits test split
@@ -121,6 +122,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--clip-norm", type=float, default=1.0)
+    add_ema_argument(parser)
     parser.add_argument("--time-budget", type=float, metavar="MIN")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
@@ -135,7 +137,8 @@ def train_command(args: argparse.Namespace) -> int:
     steps = args.epochs * math.ceil(len(train.y) / args.batch_size)  # for the cosine schedule
     config = TrainConfig(epochs=args.epochs, max_steps=steps, optimizer="adam", lr=args.lr,
                          clip_norm=args.clip_norm, schedule="cosine", batch_size=args.batch_size,
-                         seed=args.seed, time_budget_min=args.time_budget, monitor="accuracy",
+                         seed=args.seed, time_budget_min=args.time_budget, ema_decay=args.ema,
+                         monitor="accuracy",
                          mode="max", device="cpu", quiet=args.quiet)
     result = Trainer(task, config, args.out, overwrite=args.overwrite).fit()
     best = load_checkpoint(args.out, task="digits").model

@@ -47,7 +47,7 @@ from recur.models.neural_cache import CachedDecoding, NeuralCache, cache_log_pro
 from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, Trainer, distributed, register_task
 from recur.training.checkpoint import load_checkpoint
-from recur.training.config import fast_cpu_precision
+from recur.training.config import add_ema_argument, fast_cpu_precision
 from recur.training.task import StepOutput, mean_loss
 
 
@@ -797,9 +797,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--clip-norm", type=float)
-    parser.add_argument("--ema", type=float, metavar="DECAY",
-                        help="validate and keep an exponential moving average of the weights "
-                        "with this decay per step (e.g. 0.999)")
+    add_ema_argument(parser)
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="stop cleanly after MIN minutes; the cosine schedule decays over it")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"])

@@ -51,6 +51,7 @@ from recur.models.classifier import ClassifierConfig, SequenceClassifier
 from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint
+from recur.training.config import add_ema_argument
 from recur.training.metrics import accuracy, confusion_matrix, precision_recall_f1
 from recur.training.task import StepOutput
 
@@ -338,6 +339,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     parser.add_argument("--clip-norm", type=float)
+    add_ema_argument(parser)
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="stop cleanly after MIN minutes, keeping the best model")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
@@ -368,6 +370,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TextDataConfig, dict, T
         model["cell_options"] = {}  # the preset's cell options belong to its own cell
     train_overrides = {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
                        "clip_norm": args.clip_norm, "time_budget_min": args.time_budget,
+                       "ema_decay": args.ema,
                        "precision": args.precision, "device": args.device,
                        "seed": args.seed, "quiet": args.quiet or None,
                        "batch_size": data.batch_size}

@@ -42,6 +42,7 @@ from recur.models.tagger import CHAR_ENCODERS, HEADS, SequenceTagger, TaggerConf
 from recur.tasks import load_for_backend
 from recur.training import Task, TrainConfig, TrainingDiverged, register_task, run_training
 from recur.training.checkpoint import load_checkpoint, write_json
+from recur.training.config import add_ema_argument
 from recur.training.task import StepOutput
 
 VOCAB_FILE = "tagger_vocab.json"
@@ -608,6 +609,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     parser.add_argument("--momentum", type=float)
     parser.add_argument("--clip-norm", type=float)
+    add_ema_argument(parser)
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="stop cleanly after MIN minutes, keeping the best model")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
@@ -633,7 +635,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TaggerDataConfig, dict,
     model = dict(preset.model) | {k: v for k, v in model_overrides.items() if v is not None}
     TaggerConfig(num_words=2, num_chars=2, tags=("O",), **model)  # check before reading data
     train_overrides = {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
-                       "momentum": args.momentum, "clip_norm": args.clip_norm,
+                       "momentum": args.momentum, "clip_norm": args.clip_norm, "ema_decay": args.ema,
                        "time_budget_min": args.time_budget, "device": args.device,
                        "seed": args.seed, "quiet": args.quiet or None,
                        "batch_size": data.batch_size}

@@ -53,7 +53,7 @@ from recur.models.seq2seq import (
 )
 from recur.training import Task, TrainConfig, register_task, run_training
 from recur.training.checkpoint import load_checkpoint
-from recur.training.config import fast_cpu_precision
+from recur.training.config import add_ema_argument, fast_cpu_precision
 from recur.training.task import StepOutput
 
 
@@ -392,6 +392,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--schedule", choices=["constant", "step", "cosine", "plateau"])
     parser.add_argument("--clip-norm", type=float)
+    add_ema_argument(parser)
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="stop cleanly after MIN minutes, keeping the best model")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
@@ -428,7 +429,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[TranslationDataConfig, 
     training = replace(preset.training, **_given({
         "epochs": args.epochs, "max_steps": args.max_steps, "lr": args.lr,
         "schedule": args.schedule,
-        "clip_norm": args.clip_norm, "time_budget_min": args.time_budget,
+        "clip_norm": args.clip_norm, "time_budget_min": args.time_budget, "ema_decay": args.ema,
         "precision": args.precision, "device": args.device, "seed": args.seed,
         "quiet": args.quiet or None, "batch_size": data.batch_size}))
     return data, model, training

@@ -194,6 +194,14 @@ class TrainConfig:
         return cls(**data)
 
 
+def add_ema_argument(parser: Any) -> None:
+    """``--ema DECAY`` on a ``recur train`` command; its value is ``TrainConfig.ema_decay``."""
+    parser.add_argument("--ema", type=float, metavar="DECAY",
+                        help="validate and keep an exponential moving average of the weights "
+                        "with this decay per step (e.g. 0.999); the raw weights' validation "
+                        "metrics are logged beside it as valid_raw_*")
+
+
 # -- field checks: each names the field, what it must be, and what arrived -------------------
 
 
