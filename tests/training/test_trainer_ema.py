@@ -144,3 +144,16 @@ def test_train_commands_take_ema_into_their_training_config(argv):
     training = module.configs_from_args(args)[-1]
     assert training.ema_decay == 0.995
     assert module.configs_from_args(build_parser().parse_args(argv))[-1].ema_decay is None
+
+
+def test_an_average_that_does_not_fit_the_model_is_a_clear_error_on_resume(tmp_path):
+    from recur.training.checkpoint import CheckpointError
+
+    Trainer(Regression(), config(epochs=1), tmp_path / "run").fit()
+    file = tmp_path / "run" / "last" / "optimizer.pt"
+    saved = torch.load(file, weights_only=True)
+    saved["average"] = [torch.zeros(2, 2)]
+    torch.save(saved, file)
+    with pytest.raises(CheckpointError, match=r"optimizer.pt: the averaged weights do not match "
+                       r"the model's 2 trainable parameters"):
+        Trainer(Regression(), config(epochs=2), tmp_path / "run", resume=True)
