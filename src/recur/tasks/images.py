@@ -138,8 +138,7 @@ def train_command(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, max_steps=steps, optimizer="adam", lr=args.lr,
                          clip_norm=args.clip_norm, schedule="cosine", batch_size=args.batch_size,
                          seed=args.seed, time_budget_min=args.time_budget, ema_decay=args.ema,
-                         monitor="accuracy",
-                         mode="max", device="cpu", quiet=args.quiet)
+                         monitor="accuracy", mode="max", device="cpu", quiet=args.quiet)
     result = Trainer(task, config, args.out, overwrite=args.overwrite).fit()
     best = load_checkpoint(args.out, task="digits").model
     metrics = evaluate_split(best, test)
