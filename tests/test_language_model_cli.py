@@ -239,3 +239,29 @@ def test_ema_flag_averages_the_weights_that_are_saved_and_is_checked(tmp_path, c
                  "--ema", "1", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
     assert "ema_decay must be a number in (0, 1), got 1" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_epochs_set_the_schedule_and_a_time_budget_slices_the_run(tmp_path):
+    """With --epochs, a preset's cosine decays over those epochs, not over --time-budget:
+    a run stopped by its budget and resumed follows one schedule to the end."""
+    from recur.training.config import TrainConfig
+    from recur.training.trainer import learning_rate
+
+    train = write_text(tmp_path / "train.txt", 2000, 6)
+    out = tmp_path / "sliced"
+    common = ["train", "lm", "--train", str(train), "--preset", "char", "--embed-dim", "8",
+              "--hidden-size", "16", "--batch-size", "4", "--bptt", "16", "--precision",
+              "fp32", "--epochs", "2", "--out", str(out), "--quiet"]
+    assert main(common + ["--time-budget", "0.0001"]) == 0
+    first = json.loads((out / "last" / "trainer_state.json").read_text())
+    assert first["epoch"] == 0 and first["step"] >= 1  # cut by the budget in epoch 1
+    assert main(common + ["--time-budget", "60", "--resume"]) == 0
+    saved = json.loads((out / "last" / "config.json").read_text())["training"]
+    config = TrainConfig(**{k: tuple(v) if k == "betas" else v for k, v in saved.items()})
+    assert config.schedule_by_time is False and config.time_budget_min == 60
+    total = json.loads((out / "last" / "trainer_state.json").read_text())["step"]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    lrs = [(r["step"], r["lr"]) for r in records if r["kind"] == "train"]
+    assert len(lrs) >= 5 and lrs[0][0] < first["step"] + 40
+    for step, lr in lrs:
+        assert lr == pytest.approx(learning_rate(config, step - 1, total), rel=1e-9, abs=1e-12)

@@ -799,7 +799,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-norm", type=float)
     add_ema_argument(parser)
     parser.add_argument("--time-budget", type=float, metavar="MIN",
-                        help="stop cleanly after MIN minutes; the cosine schedule decays over it")
+                        help="stop cleanly after MIN minutes of this session; the presets' "
+                        "cosine schedule decays over it, unless --epochs or --max-steps "
+                        "sets the schedule's length (then --resume continues it)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--seed", type=int, default=0)
@@ -851,7 +853,9 @@ def configs_from_args(args: argparse.Namespace) -> tuple[LMDataConfig, dict, Tra
                        "quiet": args.quiet or None, "batch_size": data.batch_size}
     training = replace(preset.training,
                        **{k: v for k, v in train_overrides.items() if v is not None})
-    if training.schedule_by_time and training.time_budget_min is None:
+    if args.epochs is not None or args.max_steps is not None or training.time_budget_min is None:
+        # An explicit length is the schedule's length: the cosine decays over those steps and
+        # --time-budget only stops this session (a long run done in slices with --resume).
         training = replace(training, schedule_by_time=False)
     return data, model, training
 
