@@ -265,3 +265,24 @@ def test_epochs_set_the_schedule_and_a_time_budget_slices_the_run(tmp_path):
     assert len(lrs) >= 5 and lrs[0][0] < first["step"] + 40
     for step, lr in lrs:
         assert lr == pytest.approx(learning_rate(config, step - 1, total), rel=1e-9, abs=1e-12)
+
+
+def test_word_long_preset_is_the_sliced_ptb_recipe():
+    """`word-long` is `word-best` with the flags of the documented 35-epoch run, and its
+    cosine runs over epochs even when a time budget slices it."""
+    import argparse
+
+    from recur.tasks.language_model import add_train_arguments, configs_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    common = ["--train", "t.txt", "--out", "o", "--level", "word"]
+    flags = ["--embed-dropout", "0.1", "--input-dropout", "0.5", "--hidden-dropout", "0.35",
+             "--output-dropout", "0.5", "--weight-drop", "0.4", "--lr", "2.5e-3",
+             "--ema", "0.999", "--epochs", "35", "--time-budget", "135"]
+    by_flags = configs_from_args(parser.parse_args(common + ["--preset", "word-best", *flags]))
+    by_preset = configs_from_args(parser.parse_args(common + ["--preset", "word-long",
+                                                              "--time-budget", "135"]))
+    assert by_preset == by_flags
+    assert by_preset[2].epochs == 35 and not by_preset[2].schedule_by_time
+    assert by_preset[2].time_budget_min == 135

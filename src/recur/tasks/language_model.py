@@ -3,7 +3,7 @@
 The task the Trainer runs, the presets, the Python API and the CLI verbs built on them:
 
     recur train lm --train PATH [--valid PATH | --valid-fraction F] --level char|word|bpe
-                   --out DIR [--preset char|word|word-best|tiny] [--time-budget MIN]
+                   --out DIR [--preset char|word|word-best|word-long|tiny] [--time-budget MIN]
     recur evaluate DIR --data PATH [--json] [--cache-size N ...]   loss, perplexity, bits
     recur generate DIR --prompt TEXT --length N [--temperature T --top-k K --top-p P
                    --seed S --stop STR --beam K] [--cache-size N ...]
@@ -133,6 +133,20 @@ PRESETS: dict[str, Preset] = {
                     schedule="cosine", schedule_by_time=True, time_budget_min=75.0,
                     warmup_steps=100, weight_decay=1.2e-6, precision=fast_cpu_precision(),
                     tbptt=True, log_every=50),
+    ),
+    # One long PTB run: `word-best`'s model with weight drop, heavier dropouts and weight
+    # averaging, over a 35-epoch cosine. Its length is in steps, so --time-budget only ends a
+    # session's slice and --resume continues the same schedule (docs/language-modelling.md).
+    "word-long": Preset(
+        LMDataConfig(level="word", batch_size=64, bptt=35, eval_batch_size=10),
+        {"embed_dim": 650, "cell": "lstm", "hidden_size": 650, "num_layers": 2,
+         "tie_weights": True, "embed_dropout": 0.1, "input_dropout": 0.5,
+         "hidden_dropout": 0.35, "output_dropout": 0.5, "weight_drop": 0.4,
+         "adaptive_cutoffs": "auto"},
+        TrainConfig(epochs=35, optimizer="adam", lr=2.5e-3, clip_norm=0.25,
+                    schedule="cosine", warmup_steps=100, weight_decay=1.2e-6,
+                    ema_decay=0.999, precision=fast_cpu_precision(), tbptt=True,
+                    log_every=50),
     ),
     # Seconds, for tests and smoke runs.
     "tiny": Preset(
@@ -764,7 +778,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder to create")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="char (default for --level char/bpe), word (default for word), word-best "
-                        "(75 minutes), tiny")
+                        "(75 minutes), word-long (35 epochs; slice it with --time-budget and "
+                        "--resume), tiny")
     parser.add_argument("--cell", choices=sorted(CELLS))
     parser.add_argument("--embed-dim", type=int)
     parser.add_argument("--hidden-size", type=int)
