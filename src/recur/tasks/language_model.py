@@ -99,6 +99,18 @@ def resolve_cutoffs(model: dict, vocab_size: int) -> dict:
     return model | {"adaptive_cutoffs": (AUTO_HEAD,) if vocab_size >= 2 * AUTO_HEAD else None}
 
 
+# The longer PTB run: a wider model with heavier dropout, 75 minutes.
+WORD_BEST = Preset(
+    LMDataConfig(level="word", batch_size=64, bptt=35, eval_batch_size=10),
+    {"embed_dim": 650, "cell": "lstm", "hidden_size": 650, "num_layers": 2,
+     "tie_weights": True, "embed_dropout": 0.05, "input_dropout": 0.4,
+     "hidden_dropout": 0.3, "output_dropout": 0.4, "adaptive_cutoffs": "auto"},
+    TrainConfig(epochs=1000, optimizer="adam", lr=2.5e-3, clip_norm=0.25,
+                schedule="cosine", schedule_by_time=True, time_budget_min=75.0,
+                warmup_steps=100, weight_decay=1.2e-6, precision=fast_cpu_precision(),
+                tbptt=True, log_every=50),
+)
+
 PRESETS: dict[str, Preset] = {
     # Tiny Shakespeare in 20 minutes on the 2-core machine (docs/language-modelling.md):
     # validation 1.4234 nats/char with both cores; on one shared thread it sees ~5 epochs.
@@ -123,30 +135,16 @@ PRESETS: dict[str, Preset] = {
                     weight_decay=1.2e-6, precision=fast_cpu_precision(), tbptt=True,
                     log_every=50),
     ),
-    # The longer PTB run: a wider model with heavier dropout, 75 minutes.
-    "word-best": Preset(
-        LMDataConfig(level="word", batch_size=64, bptt=35, eval_batch_size=10),
-        {"embed_dim": 650, "cell": "lstm", "hidden_size": 650, "num_layers": 2,
-         "tie_weights": True, "embed_dropout": 0.05, "input_dropout": 0.4,
-         "hidden_dropout": 0.3, "output_dropout": 0.4, "adaptive_cutoffs": "auto"},
-        TrainConfig(epochs=1000, optimizer="adam", lr=2.5e-3, clip_norm=0.25,
-                    schedule="cosine", schedule_by_time=True, time_budget_min=75.0,
-                    warmup_steps=100, weight_decay=1.2e-6, precision=fast_cpu_precision(),
-                    tbptt=True, log_every=50),
-    ),
-    # One long PTB run: `word-best`'s model with weight drop, heavier dropouts and weight
-    # averaging, over a 35-epoch cosine. Its length is in steps, so --time-budget only ends a
-    # session's slice and --resume continues the same schedule (docs/language-modelling.md).
+    "word-best": WORD_BEST,
+    # One long PTB run: `word-best` with weight drop, heavier dropouts and weight averaging,
+    # over a 35-epoch cosine. Its length is in steps, so --time-budget only ends a session's
+    # slice and --resume continues the same schedule (docs/language-modelling.md).
     "word-long": Preset(
-        LMDataConfig(level="word", batch_size=64, bptt=35, eval_batch_size=10),
-        {"embed_dim": 650, "cell": "lstm", "hidden_size": 650, "num_layers": 2,
-         "tie_weights": True, "embed_dropout": 0.1, "input_dropout": 0.5,
-         "hidden_dropout": 0.35, "output_dropout": 0.5, "weight_drop": 0.4,
-         "adaptive_cutoffs": "auto"},
-        TrainConfig(epochs=35, optimizer="adam", lr=2.5e-3, clip_norm=0.25,
-                    schedule="cosine", warmup_steps=100, weight_decay=1.2e-6,
-                    ema_decay=0.999, precision=fast_cpu_precision(), tbptt=True,
-                    log_every=50),
+        WORD_BEST.data,
+        WORD_BEST.model | {"embed_dropout": 0.1, "input_dropout": 0.5, "hidden_dropout": 0.35,
+                           "output_dropout": 0.5, "weight_drop": 0.4},
+        replace(WORD_BEST.training, epochs=35, schedule_by_time=False, time_budget_min=None,
+                ema_decay=0.999),
     ),
     # Seconds, for tests and smoke runs.
     "tiny": Preset(
